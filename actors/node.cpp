@@ -1,0 +1,904 @@
+// The node actor: owns role, term, vote, log shape and commit index, and turns peer and client
+// messages into calls of the Raft rules in core/. Storage, elections, replication and apply run in
+// their own actors; this one only decides.
+#include "actors/node.hpp"
+
+#include <deque>
+#include <map>
+
+#include <caf/all.hpp>
+
+#include "actors/applier.hpp"
+#include "actors/election.hpp"
+#include "actors/replicator.hpp"
+#include "core/log_matching.hpp"
+#include "core/log_terms.hpp"
+#include "core/membership_rules.hpp"
+#include "core/quorum.hpp"
+#include "core/vote_rules.hpp"
+#include "messages/append.hpp"
+#include "messages/codec.hpp"
+#include "messages/errc.hpp"
+#include "messages/internal.hpp"
+#include "messages/vote.hpp"
+#include "persistence/persistence.hpp"
+
+namespace raft {
+
+const char* to_string(node_role r) {
+  switch (r) {
+    case node_role::follower: return "follower";
+    case node_role::candidate: return "candidate";
+    case node_role::leader: return "leader";
+    case node_role::learner: return "learner";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using clock_type = caf::actor_clock;
+using time_point = clock_type::time_point;
+
+struct node_state {
+  static inline const char* name = "raft.node";
+
+  node_config cfg;
+  persistence_actor store;
+  caf::actor election;
+  caf::actor applier;
+  std::map<node_id, caf::actor> peers;
+  std::map<node_id, caf::actor> replicators;
+
+  hard_state hs;
+  node_role role = node_role::follower;
+  node_id leader = no_node;
+  log_terms log;            // accepted entries; storage may lag behind (see `durable`)
+  index_t durable = 0;      // last index of `log` known to be synced to storage
+  index_t commit = 0;
+  index_t applied = 0;
+  index_t fed = 0;          // last index handed to the applier
+  bool feeding = false;     // a storage read for the applier is outstanding
+  std::deque<log_entry> cache;  // entries after `fed` that are still in memory
+  membership config;        // in effect: the newest configuration in the log
+  log_id config_id;
+  membership base_config;   // in effect before the first configuration entry still in the log
+  std::map<index_t, std::pair<log_id, membership>> configs;  // configuration entries in the log
+
+  // Leader.
+  index_t term_start = 0;   // index of this term's no-op; reads wait until it commits
+  std::map<node_id, index_t> match;
+  std::map<node_id, time_point> last_ack;
+  log_entries batch;        // proposals waiting for the next flush
+  bool flush_scheduled = false;
+  uint64_t read_round = 0;
+  std::map<node_id, uint64_t> acked_round;
+  struct read_request {
+    caf::response_promise rp;
+    std::string request;
+    uint64_t round = 0;
+    index_t index = 0;
+  };
+  std::vector<read_request> unrounded;  // waiting for a heartbeat round to start
+  std::vector<read_request> reads;      // waiting for a quorum to confirm their round
+  struct pending_change {
+    caf::response_promise rp;
+    index_t index;
+  };
+  std::optional<pending_change> change;  // the one configuration change in flight
+  node_id transfer_to = no_node;         // leadership transfer target; writes wait meanwhile
+  caf::response_promise transfer_rp;
+  uint64_t transfer_epoch = 0;
+
+  // Follower: replies that wait until their entries are durable.
+  struct pending_ack {
+    node_id to;
+    append_response resp;
+  };
+  std::deque<pending_ack> acks;
+  time_point last_leader_contact;
+
+  bool is_voter() const { return config.is_voter(cfg.id); }
+
+  /// A voter may campaign; so may a node that an uncommitted configuration entry just removed.
+  /// Otherwise a leader that removed itself and lost its quorum before committing the removal
+  /// could hold the only up-to-date log while refusing to stand: nobody could ever win.
+  bool may_campaign() const {
+    if (is_voter())
+      return true;
+    if (config_id.index <= commit || configs.empty())
+      return false;
+    auto latest = std::prev(configs.end());
+    const auto& previous = latest == configs.begin() ? base_config : std::prev(latest)->second.second;
+    return previous.is_voter(cfg.id);
+  }
+};
+
+using self_ptr = caf::stateful_actor<node_state>*;
+
+// -- helpers -----------------------------------------------------------------------------------
+
+void say(self_ptr self, const std::string& line) {
+  auto& st = self->state;
+  auto text = "raft node " + std::to_string(st.cfg.id) + ": " + line;
+  if (st.cfg.log)
+    st.cfg.log(text);
+  else
+    aout(self) << text << "\n";
+}
+
+void fatal(self_ptr self, const char* what, const caf::error& err) {
+  say(self, std::string{what} + ": " + self->system().render(err) + " -- stopping");
+  self->quit(err);
+}
+
+void send_to_peer(self_ptr self, node_id to, caf::message msg) {
+  auto i = self->state.peers.find(to);
+  if (i != self->state.peers.end() && i->second)
+    self->send(i->second, std::move(msg));
+}
+
+// Persists the current hard state; `then` runs once it is durable.
+template <class F>
+void save_hard_state(self_ptr self, F then) {
+  self->request(self->state.store, caf::infinite, vote_atom::value, self->state.hs)
+    .then([then](hard_state&) mutable { then(); },
+          [self](caf::error& err) { fatal(self, "cannot persist term and vote", err); });
+}
+
+void notify_role(self_ptr self) {
+  auto& st = self->state;
+  if (!st.election)
+    return;  // still loading
+  self->send(st.election, role_atom::value, st.role, st.hs.term);
+  if (st.cfg.observer) {
+    node_event ev{node_event::role_changed, st.cfg.id, to_string(st.role), st.hs.term};
+    ev.log = &st.log;
+    st.cfg.observer(ev);
+  }
+}
+
+void feed_applier(self_ptr self);
+void maybe_commit(self_ptr self);
+void flush_batch(self_ptr self);
+void become_follower(self_ptr self, term_t term, node_id leader);
+
+void set_commit(self_ptr self, index_t c) {
+  auto& st = self->state;
+  if (c <= st.commit)
+    return;
+  st.commit = c;
+  if (st.cfg.observer) {
+    node_event ev{node_event::committed, st.cfg.id, to_string(st.role), st.hs.term, c};
+    ev.log = &st.log;
+    st.cfg.observer(ev);
+  }
+  self->send(st.store, commit_atom::value, c);
+  for (auto& kv : st.replicators)
+    self->send(kv.second, commit_atom::value, c);
+  feed_applier(self);
+  if (st.change && c >= st.change->index) {
+    st.change->rp.deliver(st.config);
+    st.change.reset();
+  }
+  // A leader removed from the configuration leads until the removal commits, then steps aside.
+  if (st.role == node_role::leader && !st.is_voter() && st.config_id.index <= c) {
+    say(self, "removed from the configuration; stepping down");
+    become_follower(self, st.hs.term, no_node);
+  } else if (st.role == node_role::follower && !st.may_campaign()) {
+    st.role = node_role::learner;  // our removal is committed now
+    notify_role(self);
+  }
+}
+
+void send_ready_acks(self_ptr self) {
+  auto& st = self->state;
+  while (!st.acks.empty() && st.acks.front().resp.match.index <= st.durable) {
+    auto& a = st.acks.front();
+    // An entry truncated since the request arrived must not be acknowledged.
+    if (st.log.matches(a.resp.match) && a.resp.term == st.hs.term)
+      send_to_peer(self, a.to, caf::make_message(a.resp));
+    st.acks.pop_front();
+  }
+}
+
+void on_durable(self_ptr self, log_id last) {
+  auto& st = self->state;
+  // Only a position our current log still holds proves that everything before it is synced.
+  if (last.index > st.durable && st.log.matches(last))
+    st.durable = last.index;
+  if (st.role == node_role::leader)
+    maybe_commit(self);
+  else
+    send_ready_acks(self);
+}
+
+void store_entries(self_ptr self, log_entries entries) {
+  auto& st = self->state;
+  self->request(st.store, caf::infinite, append_atom::value, std::move(entries))
+    .then([self](log_id last) { on_durable(self, last); },
+          [self](caf::error& err) { fatal(self, "cannot append to the log", err); });
+}
+
+void sync_replicators(self_ptr self);
+void notify_role(self_ptr self);
+
+void adopt_latest_config(self_ptr self) {
+  auto& st = self->state;
+  auto previous = st.config;
+  if (st.configs.empty()) {
+    st.config = st.base_config;
+    st.config_id = st.log.base();
+  } else {
+    st.config = st.configs.rbegin()->second.second;
+    st.config_id = st.configs.rbegin()->second.first;
+  }
+  if (st.config == previous || !st.election)
+    return;  // unchanged, or still loading the stored configuration
+  if (st.cfg.observer) {
+    node_event ev{node_event::config_changed, st.cfg.id, to_string(st.role), st.hs.term};
+    ev.index = st.config_id.index;
+    ev.config = &st.config;
+    ev.previous = &previous;
+    st.cfg.observer(ev);
+  }
+  // A configuration takes effect as soon as it is in the log, on leaders and followers alike.
+  if (st.role == node_role::leader) {
+    sync_replicators(self);
+  } else {
+    auto role = st.may_campaign()
+                  ? (st.role == node_role::learner ? node_role::follower : st.role)
+                  : node_role::learner;
+    if (role != st.role) {
+      st.role = role;
+      notify_role(self);
+    }
+  }
+}
+
+// Adds entries to the in-memory log and cache (the caller sends them to storage).
+void accept_entries(self_ptr self, const log_entries& xs, size_t from) {
+  auto& st = self->state;
+  for (size_t k = from; k < xs.size(); ++k) {
+    const auto& e = xs[k];
+    st.log.append(e.term, 1);
+    st.cache.push_back(e);
+    if (e.kind == entry_kind::config) {
+      if (auto m = decode<membership>(e.payload)) {
+        st.configs[e.index] = {e.id(), std::move(*m)};
+        adopt_latest_config(self);
+      }
+    }
+  }
+}
+
+void stop_leading(self_ptr self) {
+  auto& st = self->state;
+  flush_batch(self);  // entries already in our log must reach storage like any other
+  for (auto& kv : st.replicators)
+    self->send_exit(kv.second, caf::exit_reason::user_shutdown);
+  st.replicators.clear();
+  st.match.clear();
+  st.last_ack.clear();
+  st.acked_round.clear();
+  auto not_leader = make_error(errc::not_leader, node_id{0}, "leadership lost");
+  for (auto& r : st.unrounded)
+    r.rp.deliver(not_leader);
+  for (auto& r : st.reads)
+    r.rp.deliver(not_leader);
+  st.unrounded.clear();
+  st.reads.clear();
+  if (st.change) {
+    // The entry may still commit under the next leader: the outcome is unknown.
+    st.change->rp.deliver(make_error(errc::unavailable, "leadership lost during the change"));
+    st.change.reset();
+  }
+  if (st.transfer_to != no_node) {
+    st.transfer_rp.deliver(st.transfer_to);  // we stepped down for (most likely) the target
+    st.transfer_to = no_node;
+  }
+}
+
+void become_follower(self_ptr self, term_t term, node_id leader) {
+  auto& st = self->state;
+  bool changed = false;
+  if (term > st.hs.term) {
+    st.hs = hard_state{term, no_node};
+    // Acknowledgements sent later are queued behind this write, so they imply it is durable.
+    save_hard_state(self, [] {});
+    changed = true;
+  }
+  auto new_role = st.may_campaign() ? node_role::follower : node_role::learner;
+  if (st.role == node_role::leader)
+    stop_leading(self);
+  if (st.role != new_role) {
+    st.role = new_role;
+    changed = true;
+  }
+  st.leader = leader;
+  if (changed)
+    notify_role(self);
+}
+
+void broadcast_votes(self_ptr self, term_t term, bool pre, bool transfer = false) {
+  auto& st = self->state;
+  vote_request req{term, st.cfg.id, st.log.last(), pre, transfer};
+  for (auto v : st.config.all_members())
+    if (v != st.cfg.id && st.config.is_voter(v))
+      send_to_peer(self, v, caf::make_message(req));
+  self->send(st.election, campaign_atom::value, pre, term, st.config);
+}
+
+void start_campaign(self_ptr self, bool pre, bool transfer = false) {
+  auto& st = self->state;
+  if (st.role == node_role::leader || !st.may_campaign())
+    return;
+  if (pre) {
+    broadcast_votes(self, st.hs.term + 1, true);
+    return;
+  }
+  st.hs = hard_state{st.hs.term + 1, st.cfg.id};
+  st.role = node_role::candidate;
+  st.leader = no_node;
+  notify_role(self);
+  auto term = st.hs.term;
+  save_hard_state(self, [self, term, transfer] {
+    auto& st = self->state;
+    if (st.role == node_role::candidate && st.hs.term == term)
+      broadcast_votes(self, term, false, transfer);
+  });
+}
+
+void become_leader(self_ptr self) {
+  auto& st = self->state;
+  st.role = node_role::leader;
+  st.leader = st.cfg.id;
+  notify_role(self);
+  sync_replicators(self);
+  // A no-op of our own term lets us commit (and serve reads for) everything before it.
+  st.term_start = st.log.last().index + 1;
+  log_entry noop{st.term_start, st.hs.term, entry_kind::noop, {}};
+  st.log.append(noop.term, 1);
+  st.cache.push_back(noop);
+  st.batch.push_back(std::move(noop));
+  flush_batch(self);
+}
+
+// Leader: one replicator per member other than us; members that left lose theirs.
+void sync_replicators(self_ptr self) {
+  auto& st = self->state;
+  auto members = st.config.all_members();
+  for (auto it = st.replicators.begin(); it != st.replicators.end();) {
+    if (std::binary_search(members.begin(), members.end(), it->first)) {
+      ++it;
+      continue;
+    }
+    self->send_exit(it->second, caf::exit_reason::user_shutdown);
+    st.match.erase(it->first);
+    st.last_ack.erase(it->first);
+    st.acked_round.erase(it->first);
+    it = st.replicators.erase(it);
+  }
+  auto now = self->clock().now();
+  for (auto id : members) {
+    if (id == st.cfg.id || st.replicators.count(id))
+      continue;
+    replicator_options ro;
+    ro.leader = st.cfg.id;
+    ro.follower = id;
+    ro.term = st.hs.term;
+    ro.heartbeat_interval = st.cfg.heartbeat_interval;
+    ro.max_batch_entries = st.cfg.max_batch_entries;
+    ro.max_batch_bytes = st.cfg.max_batch_bytes;
+    ro.max_inflight_msgs = st.cfg.max_inflight_msgs;
+    ro.max_inflight_bytes = st.cfg.max_inflight_bytes;
+    auto peer = st.peers.count(id) ? st.peers[id] : caf::actor{};
+    // Entries still waiting for the next flush reach the new replicator with that flush.
+    auto known = st.log;
+    if (!st.batch.empty())
+      known.truncate_from(st.batch.front().index);
+    auto r = spawn_replicator(self->system(), ro, peer, st.store, std::move(known), st.commit);
+    self->link_to(r);
+    st.replicators.emplace(id, r);
+    st.match[id] = 0;
+    st.last_ack[id] = now;  // a new follower gets one full timeout before CheckQuorum counts it
+  }
+}
+
+// -- leader: commit, reads -----------------------------------------------------------------------
+
+void start_read_round(self_ptr self) {
+  auto& st = self->state;
+  if (st.unrounded.empty() || st.commit < st.term_start)
+    return;
+  auto round = ++st.read_round;
+  for (auto& r : st.unrounded) {
+    r.round = round;
+    r.index = st.commit;
+    st.reads.push_back(std::move(r));
+  }
+  st.unrounded.clear();
+  for (auto& kv : st.replicators)
+    self->send(kv.second, heartbeat_atom::value, round);
+}
+
+void check_reads(self_ptr self) {
+  auto& st = self->state;
+  if (st.reads.empty())
+    return;
+  // Reads are confirmed in round order, so find the newest round a quorum has echoed.
+  std::vector<node_id> active{st.cfg.id};
+  auto newest = st.reads.back().round;
+  uint64_t confirmed = 0;
+  for (auto round = st.reads.front().round; round <= newest; ++round) {
+    active.assign(1, st.cfg.id);
+    for (auto& kv : st.acked_round)
+      if (kv.second >= round)
+        active.push_back(kv.first);
+    if (!has_quorum(st.config, active))
+      break;
+    confirmed = round;
+  }
+  auto it = st.reads.begin();
+  for (; it != st.reads.end() && it->round <= confirmed; ++it)
+    it->rp.delegate(st.applier, query_atom::value, it->index, std::move(it->request));
+  st.reads.erase(st.reads.begin(), it);
+}
+
+void maybe_commit(self_ptr self) {
+  auto& st = self->state;
+  auto idx = quorum_index(st.config, [&](node_id id) -> index_t {
+    if (id == st.cfg.id)
+      return st.durable;
+    auto i = st.match.find(id);
+    return i == st.match.end() ? 0 : i->second;
+  });
+  // Only entries of the current term commit by counting replicas (Raft §5.4.2).
+  if (idx > st.commit && st.log.term_at(idx) == st.hs.term) {
+    set_commit(self, idx);
+    start_read_round(self);
+  }
+}
+
+void flush_batch(self_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  if (!st.batch.empty()) {
+    auto shared = std::make_shared<const log_entries>(std::move(st.batch));
+    st.batch.clear();
+    store_entries(self, *shared);
+    auto msg = caf::make_message(replicate_atom::value, entry_batch{shared});
+    for (auto& kv : st.replicators)
+      self->send(kv.second, msg);
+  }
+  if (st.role == node_role::leader) {
+    start_read_round(self);
+    check_reads(self);
+  }
+}
+
+void schedule_flush(self_ptr self) {
+  if (!self->state.flush_scheduled) {
+    self->state.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+// -- apply ---------------------------------------------------------------------------------------
+
+void feed_applier(self_ptr self) {
+  auto& st = self->state;
+  while (!st.cache.empty() && st.cache.front().index <= st.fed)
+    st.cache.pop_front();
+  if (st.fed >= st.commit || st.feeding)
+    return;
+  if (!st.cache.empty() && st.cache.front().index == st.fed + 1) {
+    log_entries xs;
+    while (!st.cache.empty() && st.cache.front().index <= st.commit) {
+      xs.push_back(std::move(st.cache.front()));
+      st.cache.pop_front();
+    }
+    st.fed = xs.back().index;
+    self->send(st.applier, apply_atom::value, std::move(xs));
+    return;
+  }
+  // The entries are only on disk (after a restart, or evicted): read them back in chunks.
+  index_t stop = st.commit + 1;
+  if (!st.cache.empty())
+    stop = std::min(stop, st.cache.front().index);
+  st.feeding = true;
+  self->request(st.store, caf::infinite, read_atom::value, st.fed + 1, stop, uint64_t{4} << 20)
+    .then(
+      [self](log_entries& xs) {
+        auto& st = self->state;
+        st.feeding = false;
+        if (!xs.empty() && xs.front().index == st.fed + 1) {
+          st.fed = xs.back().index;
+          self->send(st.applier, apply_atom::value, std::move(xs));
+        }
+        feed_applier(self);
+      },
+      [self](caf::error& err) { fatal(self, "cannot read committed entries", err); });
+}
+
+// -- message handlers ----------------------------------------------------------------------------
+
+void on_vote_request(self_ptr self, const vote_request& req) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  bool lease = st.cfg.check_quorum
+               && (st.role == node_role::leader
+                   || (st.leader != no_node
+                       && now - st.last_leader_contact < st.cfg.election_timeout));
+  auto verdict = decide_vote(st.hs, st.log.last(), req, lease);
+  vote_response resp{verdict.reply_term, st.cfg.id, verdict.granted, req.pre_vote};
+  if (!verdict.persist) {
+    send_to_peer(self, req.candidate, caf::make_message(resp));
+    return;
+  }
+  if (verdict.persist->term > st.hs.term)
+    become_follower(self, verdict.persist->term, no_node);
+  st.hs = *verdict.persist;
+  if (verdict.granted)
+    self->send(st.election, heard_atom::value);  // voting for someone resets our own timer
+  save_hard_state(self, [self, resp, to = req.candidate] {
+    send_to_peer(self, to, caf::make_message(resp));
+  });
+}
+
+void on_vote_response(self_ptr self, const vote_response& resp) {
+  auto& st = self->state;
+  if (resp.term > st.hs.term && !(resp.pre_vote && resp.granted)) {
+    become_follower(self, resp.term, no_node);
+    return;
+  }
+  self->send(st.election, resp);
+}
+
+void on_append_request(self_ptr self, append_request& req) {
+  auto& st = self->state;
+  append_response resp;
+  resp.from = st.cfg.id;
+  resp.seq = req.seq;
+  if (req.term < st.hs.term) {
+    resp.term = st.hs.term;  // tells a deposed leader to step down
+    resp.rejected = req.prev.index;
+    resp.last_index = st.log.last().index;
+    send_to_peer(self, req.leader, caf::make_message(resp));
+    return;
+  }
+  if (st.role == node_role::leader && req.term == st.hs.term) {
+    say(self, "BUG: two leaders in term " + std::to_string(req.term));
+    return;
+  }
+  if (req.term > st.hs.term || st.role != node_role::follower || st.leader != req.leader)
+    become_follower(self, req.term, req.leader);
+  st.last_leader_contact = self->clock().now();
+  self->send(st.election, heard_atom::value);
+  resp.term = st.hs.term;
+  auto verdict = check_append(st.log, st.commit, req.prev, req.entries);
+  if (verdict.violates_commit) {
+    say(self, "refusing to truncate committed entries (leader " + std::to_string(req.leader)
+                + ", term " + std::to_string(req.term) + ")");
+    return;
+  }
+  if (!verdict.accept) {
+    resp.rejected = req.prev.index;
+    resp.conflict_term = verdict.conflict_term;
+    resp.conflict_index = verdict.conflict_index;
+    resp.last_index = st.log.last().index;
+    send_to_peer(self, req.leader, caf::make_message(resp));
+    return;
+  }
+  if (verdict.truncate_from != 0) {
+    st.log.truncate_from(verdict.truncate_from);
+    while (!st.cache.empty() && st.cache.back().index >= verdict.truncate_from)
+      st.cache.pop_back();
+    st.durable = std::min(st.durable, verdict.truncate_from - 1);
+    // A configuration takes effect when appended, so removing its entry reverts it.
+    st.configs.erase(st.configs.lower_bound(verdict.truncate_from), st.configs.end());
+    adopt_latest_config(self);
+  }
+  if (verdict.skip < req.entries.size()) {
+    accept_entries(self, req.entries, verdict.skip);
+    log_entries fresh(std::make_move_iterator(req.entries.begin() + verdict.skip),
+                      std::make_move_iterator(req.entries.end()));
+    store_entries(self, std::move(fresh));
+  }
+  resp.success = true;
+  resp.match = verdict.match;
+  resp.last_index = st.log.last().index;
+  set_commit(self, std::min(req.commit, verdict.match.index));
+  st.acks.push_back({req.leader, resp});
+  send_ready_acks(self);
+}
+
+// Leadership transfer: once the target holds our whole log, tell it to campaign right away.
+void try_transfer(self_ptr self) {
+  auto& st = self->state;
+  if (st.transfer_to == no_node || st.role != node_role::leader)
+    return;
+  auto m = st.match.find(st.transfer_to);
+  if (m != st.match.end() && m->second >= st.log.last().index)
+    send_to_peer(self, st.transfer_to, caf::make_message(timeout_now{st.hs.term, st.cfg.id}));
+}
+
+void on_append_response(self_ptr self, const append_response& resp) {
+  auto& st = self->state;
+  if (resp.term > st.hs.term) {
+    become_follower(self, resp.term, no_node);
+    return;
+  }
+  if (resp.term < st.hs.term || st.role != node_role::leader)
+    return;  // stale
+  auto r = st.replicators.find(resp.from);
+  if (r == st.replicators.end())
+    return;
+  st.last_ack[resp.from] = self->clock().now();
+  auto& acked = st.acked_round[resp.from];
+  acked = std::max(acked, resp.seq);
+  if (resp.success && resp.match.index > st.match[resp.from]) {
+    st.match[resp.from] = resp.match.index;
+    maybe_commit(self);
+  }
+  self->send(r->second, resp);
+  check_reads(self);
+  if (st.transfer_to == resp.from)
+    try_transfer(self);
+}
+
+void on_check_quorum(self_ptr self) {
+  auto& st = self->state;
+  if (st.role != node_role::leader)
+    return;
+  auto now = self->clock().now();
+  std::vector<node_id> active{st.cfg.id};
+  for (auto& kv : st.last_ack)
+    if (now - kv.second < st.cfg.election_timeout)
+      active.push_back(kv.first);
+  if (!has_quorum(st.config, active)) {
+    say(self, "lost contact with a quorum in term " + std::to_string(st.hs.term)
+                + "; stepping down");
+    become_follower(self, st.hs.term, no_node);
+  }
+}
+
+node_status make_status(self_ptr self) {
+  auto& st = self->state;
+  node_status s;
+  s.id = st.cfg.id;
+  s.role = to_string(st.role);
+  s.term = st.hs.term;
+  s.leader = st.leader;
+  s.commit = st.commit;
+  s.applied = st.applied;
+  s.first_index = st.log.first_index();
+  s.last = st.log.last();
+  s.config = st.config;
+  s.snapshot_index = st.log.base().index;
+  return s;
+}
+
+void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm) {
+  auto& st = self->state;
+  st.hs = s.hard;
+  // A log entry of a later term proves we saw that term; never start below it.
+  if (s.last.term > st.hs.term)
+    st.hs = hard_state{s.last.term, no_node};
+  st.log = log_terms{s.snapshot.last, std::move(s.term_starts), s.last};
+  st.durable = s.last.index;
+  st.base_config = std::move(s.base_config);
+  for (auto& rec : s.configs)
+    st.configs[rec.id.index] = {rec.id, std::move(rec.config)};
+  adopt_latest_config(self);
+  st.applied = s.snapshot.last.index;
+  st.fed = st.applied;
+  st.commit = std::max(s.commit, st.applied);
+  st.role = st.may_campaign() ? node_role::follower : node_role::learner;
+  st.applier = spawn_applier(self->system(), caf::actor_cast<caf::actor>(self), std::move(sm),
+                             st.applied, st.cfg.id, st.cfg.observer);
+  self->link_to(st.applier);
+  election_options eo;
+  eo.self = st.cfg.id;
+  eo.timeout = st.cfg.election_timeout;
+  eo.pre_vote = st.cfg.pre_vote;
+  eo.check_quorum = st.cfg.check_quorum;
+  eo.seed = st.cfg.seed;
+  st.election = spawn_election(self->system(), caf::actor_cast<caf::actor>(self), eo);
+  self->link_to(st.election);
+  notify_role(self);
+  feed_applier(self);
+}
+
+caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
+                   std::shared_ptr<std::unique_ptr<state_machine>> sm) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.store = std::move(store);
+  self->link_to(st.store);
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& kv : st.replicators)
+      self->send_exit(kv.second, msg.reason);
+    for (auto& h : {st.applier, st.election})
+      if (h)
+        self->send_exit(h, msg.reason);
+    self->send_exit(st.store, msg.reason);
+    self->quit(msg.reason);
+  });
+  // Nothing else is processed until the stored state is loaded.
+  self->request(st.store, caf::infinite, load_atom::value)
+    .await([self, sm](stored_state& s) { init_from(self, s, std::move(*sm)); },
+           [self](caf::error& err) { fatal(self, "cannot load stored state", err); });
+  return {
+    // Peers.
+    [self](peer_atom, node_id id, caf::actor& h) {
+      auto& st = self->state;
+      st.peers[id] = h;
+      auto r = st.replicators.find(id);
+      if (r != st.replicators.end())
+        self->send(r->second, peer_atom::value, h);
+    },
+    [self](const vote_request& req) { on_vote_request(self, req); },
+    [self](const vote_response& resp) { on_vote_response(self, resp); },
+    [self](append_request& req) { on_append_request(self, req); },
+    [self](const append_response& resp) { on_append_response(self, resp); },
+    // Election actor.
+    [self](campaign_atom, bool pre) { start_campaign(self, pre); },
+    [self](elected_atom, bool pre, term_t term) {
+      auto& st = self->state;
+      if (pre) {
+        if (st.role != node_role::leader && st.hs.term + 1 == term)
+          start_campaign(self, false);
+      } else if (st.role == node_role::candidate && st.hs.term == term) {
+        become_leader(self);
+      }
+    },
+    [self](check_atom) { on_check_quorum(self); },
+    // Applier.
+    [self](applied_atom, index_t idx) {
+      auto& st = self->state;
+      st.applied = idx;
+      if (idx < st.fed) {
+        st.fed = idx;  // the applier refused a gap: feed again from where it stands
+        feed_applier(self);
+      }
+    },
+    [self](flush_atom) { flush_batch(self); },
+    // Clients.
+    [self](propose_atom, std::string& cmd) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (st.role != node_role::leader)
+        return make_error(errc::not_leader, st.leader, "not the leader");
+      if (st.transfer_to != no_node)
+        return make_error(errc::transfer_in_progress, "leadership transfer in progress");
+      if (cmd.size() > st.cfg.max_entry_bytes)
+        return make_error(errc::entry_too_large, "entry exceeds max-entry-bytes");
+      if (st.log.last().index - st.commit > st.cfg.max_pending_proposals)
+        return make_error(errc::unavailable, "too many uncommitted proposals");
+      log_entry e{st.log.last().index + 1, st.hs.term, entry_kind::normal, std::move(cmd)};
+      st.log.append(e.term, 1);
+      st.cache.push_back(e);
+      auto index = e.index;
+      st.batch.push_back(std::move(e));
+      schedule_flush(self);
+      self->delegate(st.applier, await_atom::value, index, st.hs.term);
+      return caf::delegated<std::string>();
+    },
+    [self](query_atom, std::string& request) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (st.role != node_role::leader)
+        return make_error(errc::not_leader, st.leader, "not the leader");
+      auto rp = self->make_response_promise();
+      st.unrounded.push_back({rp, std::move(request)});
+      schedule_flush(self);
+      return caf::delegated<std::string>();
+    },
+    [self](status_atom) { return make_status(self); },
+    // Operators.
+    [self](change_atom, const membership_change& c) -> caf::result<membership> {
+      auto& st = self->state;
+      if (st.role != node_role::leader)
+        return make_error(errc::not_leader, st.leader, "not the leader");
+      if (st.transfer_to != no_node)
+        return make_error(errc::transfer_in_progress, "leadership transfer in progress");
+      if (st.change || st.config_id.index > st.commit)
+        return make_error(errc::config_change, "another configuration change is in progress");
+      // Until an entry of its own term commits, a new leader may not know the latest committed
+      // configuration (the single-server change safety fix).
+      if (st.commit < st.term_start)
+        return make_error(errc::unavailable, "the leader has not committed an entry yet");
+      auto out = apply_change(st.config, c);
+      if (!out.ok)
+        return make_error(errc::config_change, out.error);
+      if (c.kind == membership_change::promote) {
+        auto m = st.match.count(c.id) ? st.match[c.id] : 0;
+        if (m + st.cfg.max_learner_lag < st.log.last().index)
+          return make_error(errc::config_change,
+                            "learner " + std::to_string(c.id) + " is "
+                              + std::to_string(st.log.last().index - m)
+                              + " entries behind; promote it once it has caught up");
+      }
+      log_entry e{st.log.last().index + 1, st.hs.term, entry_kind::config, encode(out.next)};
+      auto rp = self->make_response_promise();
+      st.change = node_state::pending_change{rp, e.index};
+      // Queue before accepting: accepting may spawn replicators for new members, and they must
+      // receive this entry with the flush rather than believe they already have it.
+      st.batch.push_back(e);
+      accept_entries(self, log_entries{std::move(e)}, 0);
+      schedule_flush(self);
+      return caf::delegated<membership>();
+    },
+    [self](transfer_atom, node_id target) -> caf::result<node_id> {
+      auto& st = self->state;
+      if (st.role != node_role::leader)
+        return make_error(errc::not_leader, st.leader, "not the leader");
+      if (target == no_node) {
+        // The voter closest to our log needs the shortest catch-up.
+        index_t best = 0;
+        for (auto& [id, m] : st.match)
+          if (st.config.is_voter(id) && (target == no_node || m > best)) {
+            target = id;
+            best = m;
+          }
+        if (target == no_node)
+          return make_error(errc::config_change, "there is no other voter to transfer to");
+      }
+      if (target == st.cfg.id)
+        return target;
+      if (!st.config.is_voter(target) || !st.replicators.count(target))
+        return make_error(errc::config_change, "node " + std::to_string(target)
+                                                 + " is not a voter");
+      if (st.transfer_to != no_node)
+        return make_error(errc::transfer_in_progress, "a transfer is already running");
+      st.transfer_to = target;
+      st.transfer_rp = self->make_response_promise();
+      self->delayed_send(self, st.cfg.election_timeout, transfer_atom::value,
+                         ++st.transfer_epoch);
+      try_transfer(self);
+      return caf::delegated<node_id>();
+    },
+    [self](transfer_atom, uint64_t epoch) {
+      // The target did not take over within an election timeout: resume normal operation.
+      auto& st = self->state;
+      if (epoch != st.transfer_epoch || st.transfer_to == no_node)
+        return;
+      st.transfer_rp.deliver(make_error(errc::timeout, "leadership transfer timed out"));
+      st.transfer_to = no_node;
+    },
+    [self](const timeout_now& tn) {
+      auto& st = self->state;
+      if (tn.term == st.hs.term && tn.leader == st.leader && st.role == node_role::follower)
+        start_campaign(self, false, true);
+    },
+  };
+}
+
+} // namespace
+
+caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
+                                   std::unique_ptr<state_machine> sm) {
+  if (cfg.id == no_node)
+    return make_error(errc::invalid_argument, "node id must be a positive integer");
+  if (cfg.data_dir.empty())
+    return make_error(errc::invalid_argument, "a data directory is required");
+  if (!sm)
+    return make_error(errc::invalid_argument, "a state machine is required");
+  if (cfg.heartbeat_interval.count() <= 0 || cfg.election_timeout <= cfg.heartbeat_interval)
+    return make_error(errc::invalid_argument,
+                      "election timeout must be longer than the heartbeat interval");
+  storage_options so;
+  so.dir = cfg.data_dir;
+  so.id = cfg.id;
+  so.cluster_id = cfg.cluster_id;
+  so.bootstrap = cfg.bootstrap;
+  so.sync = cfg.sync;
+  auto store = spawn_persistence(sys, so, cfg.detached);
+  if (!store)
+    return std::move(store.error());
+  auto holder = std::make_shared<std::unique_ptr<state_machine>>(std::move(sm));
+  auto h = sys.spawn(node, std::move(cfg), std::move(*store), std::move(holder));
+  return caf::actor_cast<node_api>(h);
+}
+
+} // namespace raft

@@ -1,0 +1,88 @@
+// The embedding API: spawn a Raft node into an existing actor_system and talk to it through a typed
+// handle (propose, linearizable query, status). Peers are plain caf::actor handles (local or remote).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/state_machine.hpp"
+#include "messages/atoms.hpp"
+#include "messages/membership_change.hpp"
+#include "messages/node_status.hpp"
+
+namespace raft {
+
+class log_terms;
+struct log_entry;
+
+/// What a node reports to an observer (tests, metrics). Pointers are valid during the call only.
+struct node_event {
+  enum kind_t { role_changed, committed, applied, config_changed } kind;
+  node_id node = no_node;
+  std::string role;                  // role_changed
+  term_t term = 0;                   // role_changed: the new term
+  index_t index = 0;                 // committed: new commit index; applied: the entry's index
+  const log_terms* log = nullptr;    // role_changed, committed: the node's log at that moment
+  const log_entry* entry = nullptr;  // applied
+  const membership* config = nullptr;    // config_changed: the configuration now in effect
+  const membership* previous = nullptr;  // config_changed: the one it replaced
+};
+
+struct node_config {
+  node_id id = no_node;
+  std::string cluster_id = "caf-raft";
+  membership bootstrap;        // the initial configuration, used only when the data dir is new
+  std::string data_dir;
+  bool sync = true;            // false is UNSAFE: acknowledged writes may be lost on power failure
+  bool detached = true;        // storage on its own thread; tests set false for determinism
+  caf::timespan heartbeat_interval = std::chrono::milliseconds(50);
+  caf::timespan election_timeout = std::chrono::milliseconds(500);  // randomized in [T, 2T)
+  bool pre_vote = true;
+  bool check_quorum = true;
+  size_t max_entry_bytes = 1 << 20;       // larger proposals fail with errc::entry_too_large
+  size_t max_batch_entries = 1024;        // per AppendEntries
+  size_t max_batch_bytes = 1 << 20;       // per AppendEntries
+  size_t max_inflight_msgs = 64;          // pipelined AppendEntries per follower
+  size_t max_inflight_bytes = 32 << 20;
+  size_t max_pending_proposals = 1 << 16; // back-pressure: more are refused with unavailable
+  index_t max_learner_lag = 1000;         // a learner is promoted only this close to the leader
+  uint64_t seed = 0;                      // election randomness; 0 = from std::random_device
+  /// Called synchronously from the node's actors; must be cheap and must not block.
+  std::function<void(const node_event&)> observer;
+  /// Diagnostics (step-downs, storage failures); empty = one line each on stderr.
+  std::function<void(const std::string&)> log;
+};
+
+/// The public face of a node. Errors are raft errors (messages/errc.hpp): not_leader (context:
+/// leader id, 0 = unknown), timeout, shutting_down, entry_too_large, unavailable.
+using node_api = caf::typed_actor<
+  // Replicates `command`, applies it, and answers with the state machine's result.
+  caf::replies_to<propose_atom, std::string>::with<std::string>,
+  // Linearizable read through ReadIndex, answered by state_machine::query.
+  caf::replies_to<query_atom, std::string>::with<std::string>,
+  caf::replies_to<status_atom>::with<node_status>,
+  // Adds, promotes or removes one server; answers with the new configuration once committed.
+  // Refused (errc::config_change) while another change is uncommitted, for an existing or
+  // unknown id, for removing the last voter, or promoting a learner that lags too far behind.
+  caf::replies_to<change_atom, membership_change>::with<membership>,
+  // Hands leadership to `target` (0: the most up-to-date voter); answers with the new leader's
+  // id once the old leader has stepped down. Writes are refused while the transfer runs.
+  caf::replies_to<transfer_atom, node_id>::with<node_id>>;
+
+// To tell a node how to reach a peer, send (peer_atom, node_id, caf::actor) to its raw actor,
+// caf::actor_cast<caf::actor>(api); again after every reconnect.
+
+/// Opens the data dir and spawns the node with its storage, election, apply and replication
+/// actors. Fails with a raft error if the data dir is unusable (foreign, corrupt, unreadable).
+caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
+                                   std::unique_ptr<state_machine> sm);
+
+} // namespace raft

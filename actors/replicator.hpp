@@ -1,0 +1,35 @@
+// One replicator actor per follower of a leader: pipelined, batched AppendEntries within a flow
+// control window, heartbeats, fast backtracking on rejection, and reads of older entries from storage.
+#pragma once
+
+#include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
+
+#include "core/log_terms.hpp"
+#include "persistence/persistence.hpp"
+
+namespace raft {
+
+struct replicator_options {
+  node_id leader = no_node;
+  node_id follower = no_node;
+  term_t term = 0;
+  caf::timespan heartbeat_interval;
+  size_t max_batch_entries = 1024;
+  size_t max_batch_bytes = 1 << 20;
+  size_t max_inflight_msgs = 64;
+  size_t max_inflight_bytes = 32 << 20;
+  size_t max_buffer_bytes = 64 << 20;  // entries kept in memory for a slow follower
+};
+
+/// Messages from the node:
+///   (replicate_atom, entry_batch)     new entries appended by the leader (consecutive)
+///   (commit_atom, index_t)            the leader's commit index advanced
+///   (heartbeat_atom, uint64_t seq)    send a heartbeat now, tagged with a ReadIndex round
+///   append_response                   the follower's reply (term already checked by the node)
+///   (peer_atom, caf::actor)           a new handle for the follower (reconnect)
+/// `log` is the leader's log shape at spawn time; `commit` its commit index.
+caf::actor spawn_replicator(caf::actor_system& sys, replicator_options opts, caf::actor peer,
+                            persistence_actor store, log_terms log, index_t commit);
+
+} // namespace raft

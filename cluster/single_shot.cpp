@@ -1,0 +1,105 @@
+// `caf-raft put|get|cas|del|status|digest`: one request, human-readable output, and an exit code
+// that tells success, failure and unknown outcome apart (see commands.hpp).
+#include <cstdio>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <fmt/format.h>
+
+#include "cluster/client_config.hpp"
+#include "cluster/commands.hpp"
+#include "cluster/options.hpp"
+#include "cluster/request.hpp"
+
+namespace raft::cli {
+
+namespace {
+
+std::string usage_of(const std::string& cmd) {
+  std::string words = cmd == "put"      ? "put KEY VALUE"
+                      : cmd == "get"    ? "get KEY"
+                      : cmd == "cas"    ? "cas KEY OLD NEW"
+                      : cmd == "del"    ? "del KEY"
+                                        : cmd;
+  return fmt::format("usage: caf-raft {} --cluster=HOST:PORT,... [--timeout=10s] [--direct]\n"
+                     "exit codes: 0 ok, 1 failed (not applied), 2 outcome unknown (timeout),\n"
+                     "            3 get: key absent / cas: current value differs",
+                     words);
+}
+
+int report_error(const caf::error& err) {
+  auto code = error_code(err);
+  auto msg = error_message(err);
+  if (outcome_unknown(err)) {
+    print_error(fmt::format("{}: {} (outcome unknown)", code, msg));
+    return exit_unknown_outcome;
+  }
+  print_error(msg == code ? code : fmt::format("{}: {}", code, msg));
+  return exit_failure;
+}
+
+} // namespace
+
+int run_single_shot(const std::string& command, const arg_list& args) {
+  auto split = split_arguments(args);
+  client_config cfg;
+  switch (parse_options(cfg, split.options, usage_of(command))) {
+    case parse_outcome::help_printed: return exit_ok;
+    case parse_outcome::failed: return exit_failure;
+    case parse_outcome::ok: break;
+  }
+  auto words = split.positional;
+  words.insert(words.begin(), command);
+  auto req = parse_request(words);
+  if (!req) {
+    print_error(error_message(req.error()));
+    return exit_failure;
+  }
+  auto opts = prepare_client(cfg);
+  if (!opts) {
+    print_error(error_text(opts.error()));
+    return exit_failure;
+  }
+  caf::actor_system sys{cfg};
+  cluster_client client{sys, *opts};
+  auto res = execute(client, *req);
+  if (req->op == request::kind::status) {
+    if (!res.status)
+      return report_error(res.status.error());
+    // The same JSON as the shell: readable enough, and scripts can grep it.
+    std::printf("%s\n", to_json(*req, res).c_str());
+    return exit_ok;
+  }
+  if (!res.kv)
+    return report_error(res.kv.error());
+  auto& r = *res.kv;
+  switch (req->op) {
+    case request::kind::get:
+      if (!r.found) {
+        print_error(fmt::format("key not found: {}", req->key));
+        return exit_precondition;
+      }
+      std::printf("%s\n", r.value.c_str());
+      return exit_ok;
+    case request::kind::digest:
+      std::printf("%s\n", r.value.c_str());
+      return exit_ok;
+    case request::kind::cas:
+      if (!r.ok) {
+        print_error(r.found ? fmt::format("cas failed: current value is \"{}\"", r.value)
+                            : std::string{"cas failed: key is absent"});
+        return exit_precondition;
+      }
+      std::printf("OK\n");
+      return exit_ok;
+    default:
+      if (!r.ok) {
+        print_error("bad_request: " + r.value);
+        return exit_failure;
+      }
+      std::printf("OK\n");
+      return exit_ok;
+  }
+}
+
+} // namespace raft::cli

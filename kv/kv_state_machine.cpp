@@ -1,0 +1,171 @@
+// KV semantics, plus a length-prefixed stream format for snapshots so a large store is never
+// serialized into one in-memory buffer.
+#include "kv/kv_state_machine.hpp"
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "messages/codec.hpp"
+
+namespace raft {
+
+namespace {
+
+kv_result read_only(const std::map<std::string, std::string>& data, const kv_command& cmd) {
+  kv_result r;
+  r.ok = true;
+  auto it = data.find(cmd.key);
+  r.found = it != data.end();
+  if (r.found)
+    r.value = it->second;
+  return r;
+}
+
+void put_u32(std::ostream& out, uint32_t x) {
+  char b[4] = {char(x >> 24), char(x >> 16), char(x >> 8), char(x)};
+  out.write(b, 4);
+}
+
+bool get_u32(std::istream& in, uint32_t& x) {
+  unsigned char b[4];
+  if (!in.read(reinterpret_cast<char*>(b), 4))
+    return false;
+  x = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+  return true;
+}
+
+} // namespace
+
+kv_result kv_state_machine::execute(const kv_command& cmd) {
+  kv_result r;
+  switch (cmd.op) {
+    case kv_op::put:
+      data_[cmd.key] = cmd.value;
+      r.ok = true;
+      break;
+    case kv_op::get:
+      return read_only(data_, cmd);
+    case kv_op::cas: {
+      auto it = data_.find(cmd.key);
+      r.found = it != data_.end();
+      bool matches = cmd.expect_absent ? !r.found : (r.found && it->second == cmd.expected);
+      if (matches) {
+        data_[cmd.key] = cmd.value;
+        r.ok = true;
+      } else if (r.found) {
+        r.value = it->second;
+      }
+      break;
+    }
+    case kv_op::del:
+      r.found = data_.erase(cmd.key) > 0;
+      r.ok = true;
+      break;
+    case kv_op::digest:
+      r.ok = true;
+      r.value = digest();
+      break;
+    case kv_op::size:
+      r.ok = true;
+      r.value = std::to_string(data_.size());
+      break;
+  }
+  return r;
+}
+
+std::string kv_state_machine::apply(index_t, const std::string& command) {
+  auto cmd = decode<kv_command>(command);
+  if (!cmd) {
+    // A malformed command is still a committed entry: it must apply identically everywhere.
+    kv_result r;
+    r.value = "bad_request";
+    return encode(r);
+  }
+  return encode(execute(*cmd));
+}
+
+std::string kv_state_machine::query(const std::string& request) const {
+  auto cmd = decode<kv_command>(request);
+  kv_result r;
+  if (!cmd) {
+    r.value = "bad_request";
+    return encode(r);
+  }
+  switch (cmd->op) {
+    case kv_op::digest:
+      r.ok = true;
+      r.value = digest();
+      return encode(r);
+    case kv_op::size:
+      r.ok = true;
+      r.value = std::to_string(data_.size());
+      return encode(r);
+    default:
+      return encode(read_only(data_, *cmd));
+  }
+}
+
+std::string kv_state_machine::digest() const {
+  // FNV-1a over the ordered content; std::map iteration order makes it replica-independent.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  for (const auto& [k, v] : data_) {
+    mix(k);
+    mix(v);
+  }
+  return fmt::format("{:016x}", h);
+}
+
+void kv_state_machine::save(std::ostream& out) const {
+  put_u32(out, static_cast<uint32_t>(data_.size() >> 32));
+  put_u32(out, static_cast<uint32_t>(data_.size()));
+  for (const auto& [k, v] : data_) {
+    put_u32(out, static_cast<uint32_t>(k.size()));
+    out.write(k.data(), static_cast<std::streamsize>(k.size()));
+    put_u32(out, static_cast<uint32_t>(v.size()));
+    out.write(v.data(), static_cast<std::streamsize>(v.size()));
+  }
+}
+
+bool kv_state_machine::restore(std::istream& in) {
+  std::map<std::string, std::string> fresh;
+  uint32_t hi = 0;
+  uint32_t lo = 0;
+  if (!get_u32(in, hi)) {
+    // Only a stream that is empty from the start is an empty store; a cut one is refused.
+    if (in.gcount() != 0 || !in.eof())
+      return false;
+  } else {
+    if (!get_u32(in, lo))
+      return false;
+    uint64_t n = (uint64_t{hi} << 32) | lo;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint32_t len = 0;
+      std::string k;
+      std::string v;
+      if (!get_u32(in, len))
+        return false;
+      k.resize(len);
+      if (!in.read(k.data(), len) || !get_u32(in, len))
+        return false;
+      v.resize(len);
+      if (!in.read(v.data(), len))
+        return false;
+      fresh.emplace(std::move(k), std::move(v));
+    }
+  }
+  data_ = std::move(fresh);
+  return true;
+}
+
+} // namespace raft

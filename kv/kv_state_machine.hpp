@@ -1,0 +1,31 @@
+// The built-in replicated key-value store (put, get, cas, del) used by the CLI and the tests.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "actors/state_machine.hpp"
+#include "messages/kv.hpp"
+
+namespace raft {
+
+class kv_state_machine : public state_machine {
+public:
+  std::string apply(index_t index, const std::string& command) override;
+  std::string query(const std::string& request) const override;
+  void save(std::ostream& out) const override;
+  bool restore(std::istream& in) override;
+
+  /// Executes one command; reads (get, digest, size) leave the state alone.
+  kv_result execute(const kv_command& cmd);
+
+  /// Order-independent summary of the content, equal on replicas with equal state.
+  std::string digest() const;
+
+  const std::map<std::string, std::string>& data() const { return data_; }
+
+private:
+  std::map<std::string, std::string> data_;
+};
+
+} // namespace raft

@@ -1,0 +1,34 @@
+// Encodes message structs into log payload bytes and back with CAF's binary serialization.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/expected.hpp>
+
+#include "messages/errc.hpp"
+
+namespace raft {
+
+template <class T>
+std::string encode(const T& x) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{nullptr, buf};
+  // The serializer's interface takes non-const references; it does not modify `x`.
+  auto err = sink(const_cast<T&>(x));
+  static_cast<void>(err);  // writing into a vector cannot fail
+  return std::string(buf.begin(), buf.end());
+}
+
+template <class T>
+caf::expected<T> decode(const std::string& bytes) {
+  T x;
+  caf::binary_deserializer source{nullptr, bytes.data(), bytes.size()};
+  if (auto err = source(x))
+    return make_error(errc::invalid_argument, "malformed payload");
+  return x;
+}
+
+} // namespace raft

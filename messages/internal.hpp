@@ -1,0 +1,42 @@
+// Messages between the actors of one node. They never cross the network: entry batches are shared
+// by pointer so a leader hands one batch to every replicator without copying it.
+#pragma once
+
+#include <memory>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include "messages/log_entry.hpp"
+
+namespace raft {
+
+/// An immutable batch of consecutive entries, shared between the node and its replicators.
+struct entry_batch {
+  std::shared_ptr<const log_entries> entries;
+};
+
+// node -> replicator
+using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using tick_atom_t = caf::atom_constant<caf::atom("tick")>;
+// node -> applier
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using await_atom = caf::atom_constant<caf::atom("await")>;
+using applied_atom = caf::atom_constant<caf::atom("applied")>;
+// node <-> election
+using heard_atom = caf::atom_constant<caf::atom("heard")>;
+using role_atom = caf::atom_constant<caf::atom("role")>;
+using campaign_atom = caf::atom_constant<caf::atom("campaign")>;
+using elected_atom = caf::atom_constant<caf::atom("elected")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+
+enum class node_role : uint8_t { follower, candidate, leader, learner };
+
+const char* to_string(node_role r);
+
+} // namespace raft
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::entry_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::node_role)

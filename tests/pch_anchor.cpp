@@ -1,0 +1,1 @@
+// Gives the shared test precompiled header a translation unit to hang on.

@@ -1,0 +1,377 @@
+// Each consensus actor alone on CAF's deterministic scheduler, talking to a recording stand-in:
+// the election actor's timers and tallies, a replicator's probing, backtracking and pipelining, and
+// the apply actor's exactly-once, in-order application.
+#define BOOST_TEST_MODULE actors
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <memory>
+
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include "actors/applier.hpp"
+#include "actors/election.hpp"
+#include "actors/replicator.hpp"
+#include "kv/kv_state_machine.hpp"
+#include "messages/append.hpp"
+#include "messages/codec.hpp"
+#include "messages/errc.hpp"
+#include "messages/internal.hpp"
+#include "messages/registry.hpp"
+#include "messages/vote.hpp"
+#include "persistence/persistence.hpp"
+
+using namespace raft;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct test_config : caf::actor_system_config {
+  test_config() {
+    set("scheduler.policy", caf::atom("testing"));
+    set("logger.inline-output", true);
+    raft::add_message_types(*this);
+  }
+};
+
+// Records every message it receives, in order.
+caf::behavior recorder(caf::event_based_actor* self, std::shared_ptr<std::vector<caf::message>> log) {
+  self->set_default_handler(
+    [log](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+      log->push_back(x.move_content_to_message());
+      return caf::message{};
+    });
+  return {[](caf::unit_t) {}};
+}
+
+struct fixture {
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scheduler::test_coordinator& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  std::shared_ptr<std::vector<caf::message>> seen = std::make_shared<std::vector<caf::message>>();
+  caf::actor probe = sys.spawn(recorder, seen);
+  std::vector<caf::actor> to_kill{probe};
+
+  ~fixture() {
+    for (auto& a : to_kill)
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+    sched.run();
+  }
+
+  // Messages the recorder got whose elements match Ts..., in arrival order.
+  template <class... Ts>
+  std::vector<caf::message> received() const {
+    std::vector<caf::message> out;
+    for (auto& m : *seen)
+      if (m.match_elements<Ts...>())
+        out.push_back(m);
+    return out;
+  }
+};
+
+} // namespace
+
+// -- election ------------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_SUITE(election_actor, fixture)
+
+BOOST_AUTO_TEST_CASE(times_out_and_asks_for_a_pre_vote_then_reports_the_win) {
+  election_options eo{1, 100ms, true, true, 7};
+  auto e = spawn_election(sys, probe, eo);
+  to_kill.push_back(e);
+  sched.run();
+  sched.advance_time(99ms);
+  sched.run();
+  BOOST_CHECK((received<campaign_atom, bool>().empty()));  // randomized in [100ms, 200ms)
+  sched.advance_time(101ms);
+  sched.run();
+  auto asks = received<campaign_atom, bool>();
+  BOOST_REQUIRE_EQUAL(asks.size(), 1u);
+  BOOST_CHECK(asks[0].get_as<bool>(1));  // PreVote first
+  // The node starts the pre-campaign for term 3 among voters {1,2,3}.
+  membership m;
+  m.voters = {1, 2, 3};
+  caf::anon_send(e, campaign_atom::value, true, term_t{3}, m);
+  caf::anon_send(e, vote_response{3, 2, false, true});
+  sched.run();
+  BOOST_CHECK((received<elected_atom, bool, term_t>().empty()));
+  caf::anon_send(e, vote_response{3, 3, true, true});
+  sched.run();
+  auto won = received<elected_atom, bool, term_t>();
+  BOOST_REQUIRE_EQUAL(won.size(), 1u);
+  BOOST_CHECK(won[0].get_as<bool>(1));
+  BOOST_CHECK_EQUAL(won[0].get_as<term_t>(2), 3u);
+}
+
+BOOST_AUTO_TEST_CASE(hearing_from_a_leader_postpones_the_election) {
+  election_options eo{1, 100ms, true, true, 7};
+  auto e = spawn_election(sys, probe, eo);
+  to_kill.push_back(e);
+  sched.run();
+  for (int i = 0; i < 10; ++i) {
+    sched.advance_time(60ms);
+    caf::anon_send(e, heard_atom::value);
+    sched.run();
+  }
+  BOOST_CHECK((received<campaign_atom, bool>().empty()));
+  sched.advance_time(200ms);
+  sched.run();
+  BOOST_CHECK_EQUAL((received<campaign_atom, bool>().size()), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_majority_of_refusals_loses_and_grants_for_other_terms_do_not_count) {
+  election_options eo{1, 100ms, false, true, 7};
+  auto e = spawn_election(sys, probe, eo);
+  to_kill.push_back(e);
+  membership m;
+  m.voters = {1, 2, 3, 4, 5};
+  caf::anon_send(e, campaign_atom::value, false, term_t{4}, m);
+  caf::anon_send(e, vote_response{3, 2, true, false});  // a grant from an older campaign
+  caf::anon_send(e, vote_response{4, 3, false, false});
+  caf::anon_send(e, vote_response{4, 4, false, false});
+  caf::anon_send(e, vote_response{4, 5, false, false});  // 3 of 5 refused: lost
+  caf::anon_send(e, vote_response{4, 2, true, false});   // too late to count
+  sched.run();
+  BOOST_CHECK((received<elected_atom, bool, term_t>().empty()));
+}
+
+BOOST_AUTO_TEST_CASE(a_leader_checks_its_quorum_once_per_timeout) {
+  election_options eo{1, 100ms, true, true, 7};
+  auto e = spawn_election(sys, probe, eo);
+  to_kill.push_back(e);
+  caf::anon_send(e, role_atom::value, node_role::leader, term_t{2});
+  sched.run();
+  sched.advance_time(100ms);
+  sched.run();
+  sched.advance_time(100ms);
+  sched.run();
+  BOOST_CHECK_EQUAL(received<check_atom>().size(), 2u);
+  BOOST_CHECK((received<campaign_atom, bool>().empty()));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- replicator ----------------------------------------------------------------------------------
+
+namespace {
+
+struct replicator_fixture : fixture {
+  std::filesystem::path dir = std::filesystem::temp_directory_path()
+                              / ("caf-raft-actors-" + std::to_string(::getpid()));
+  persistence_actor store;
+
+  replicator_fixture() {
+    std::filesystem::remove_all(dir);
+    storage_options so;
+    so.dir = dir.string();
+    so.id = 1;
+    so.cluster_id = "test";
+    so.bootstrap.voters = {1, 2};
+    so.sync = false;
+    auto s = spawn_persistence(sys, so, false);
+    BOOST_REQUIRE(s);
+    store = *s;
+    to_kill.push_back(caf::actor_cast<caf::actor>(store));
+  }
+
+  ~replicator_fixture() {
+    caf::anon_send_exit(store, caf::exit_reason::kill);
+    sched.run();
+    std::filesystem::remove_all(dir);
+  }
+
+  static log_entries entries(index_t from, index_t to, term_t term) {
+    log_entries xs;
+    for (auto i = from; i <= to; ++i)
+      xs.push_back(log_entry{i, term, entry_kind::normal, "x" + std::to_string(i)});
+    return xs;
+  }
+
+  std::vector<append_request> appends() const {
+    std::vector<append_request> out;
+    for (auto& m : received<append_request>())
+      out.push_back(m.get_as<append_request>(0));
+    return out;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(replicator_actor, replicator_fixture)
+
+BOOST_AUTO_TEST_CASE(new_entries_go_out_in_batches_within_the_window) {
+  replicator_options ro;
+  ro.leader = 1;
+  ro.follower = 2;
+  ro.term = 1;
+  ro.heartbeat_interval = 50ms;
+  ro.max_batch_entries = 2;
+  ro.max_inflight_msgs = 2;
+  auto r = spawn_replicator(sys, ro, probe, store, log_terms{}, 0);
+  to_kill.push_back(r);
+  sched.run();
+  // Probing: a single (here empty) request until the follower's position is known.
+  auto sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].prev.index, 0u);
+  BOOST_CHECK(sent[0].entries.empty());
+  auto batch = std::make_shared<const log_entries>(entries(1, 7, 1));
+  seen->clear();
+  caf::anon_send(r, replicate_atom::value, entry_batch{batch});
+  sched.run();
+  BOOST_CHECK(appends().empty());  // the probe is still unanswered
+  append_response yes;
+  yes.term = 1;
+  yes.from = 2;
+  yes.success = true;
+  yes.match = {0, 0};
+  seen->clear();
+  caf::anon_send(r, yes);
+  sched.run();
+  // Replicating: two requests in flight (the window), two entries each (the batch limit).
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 2u);
+  BOOST_CHECK_EQUAL(sent[0].prev.index, 0u);
+  BOOST_CHECK_EQUAL(sent[0].entries.back().index, 2u);
+  BOOST_CHECK_EQUAL(sent[1].prev.index, 2u);
+  BOOST_CHECK_EQUAL(sent[1].entries.back().index, 4u);
+  // Each acknowledgement frees one slot.
+  yes.match = {1, 2};
+  seen->clear();
+  caf::anon_send(r, yes);
+  sched.run();
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].entries.back().index, 6u);
+  yes.match = {1, 4};
+  seen->clear();
+  caf::anon_send(r, yes);
+  sched.run();
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].entries.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].entries[0].index, 7u);
+}
+
+BOOST_AUTO_TEST_CASE(jumps_over_a_conflicting_term_and_streams_within_the_window) {
+  // Storage holds the leader's log 1..6: 1..3 in term 1, 4..6 in term 3.
+  auto stored = entries(1, 3, 1);
+  auto more = entries(4, 6, 3);
+  stored.insert(stored.end(), more.begin(), more.end());
+  caf::scoped_actor self{sys, true};
+  auto h = self->request(store, caf::infinite, append_atom::value, stored);
+  sched.run();
+  h.receive([](log_id&) {}, [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  log_terms log{{0, 0}, {{1, 1}, {3, 4}}, {3, 6}};
+  replicator_options ro;
+  ro.leader = 1;
+  ro.follower = 2;
+  ro.term = 3;
+  ro.heartbeat_interval = 50ms;
+  ro.max_batch_entries = 1;
+  ro.max_inflight_msgs = 2;
+  auto r = spawn_replicator(sys, ro, probe, store, log, 0);
+  to_kill.push_back(r);
+  sched.run();
+  auto sent = appends();
+  BOOST_REQUIRE(!sent.empty());
+  BOOST_CHECK_EQUAL(sent.back().prev.index, 6u);  // the initial (empty) probe
+  // Follower: entries 1..5 where 4..5 are of term 2; it rejects prev 6 (no entry there).
+  append_response no;
+  no.term = 3;
+  no.from = 2;
+  no.rejected = 6;
+  no.conflict_index = 6;
+  no.last_index = 5;
+  seen->clear();
+  caf::anon_send(r, no);
+  sched.run();
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].prev.index, 5u);
+  // It rejects prev 5 with its conflicting term 2, which starts at 4 in its log; the leader has
+  // no term 2 at all, so it jumps straight to 4 instead of stepping back one index at a time.
+  no.rejected = 5;
+  no.conflict_term = 2;
+  no.conflict_index = 4;
+  seen->clear();
+  caf::anon_send(r, no);
+  sched.run();
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].prev.index, 3u);
+  BOOST_CHECK_EQUAL(sent[0].prev.term, 1u);
+  BOOST_REQUIRE_EQUAL(sent[0].entries.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].entries[0].index, 4u);
+  // Accepted: replication switches to pipelining, two requests in flight, one entry each.
+  append_response yes;
+  yes.term = 3;
+  yes.from = 2;
+  yes.success = true;
+  yes.match = {3, 4};
+  seen->clear();
+  caf::anon_send(r, yes);
+  sched.run();
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 2u);
+  BOOST_CHECK_EQUAL(sent[0].entries.at(0).index, 5u);
+  BOOST_CHECK_EQUAL(sent[1].entries.at(0).index, 6u);
+  // A duplicate of the first rejection (prev 3, below the match) is stale and changes nothing.
+  no.rejected = 3;
+  seen->clear();
+  caf::anon_send(r, no);
+  sched.run();
+  BOOST_CHECK(appends().empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- applier -------------------------------------------------------------------------------------
+
+BOOST_FIXTURE_TEST_SUITE(applier_actor, fixture)
+
+BOOST_AUTO_TEST_CASE(applies_in_order_exactly_once_and_answers_waiting_clients) {
+  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), 0);
+  to_kill.push_back(a);
+  caf::scoped_actor self{sys, true};
+  auto put = [](std::string k, std::string v) {
+    return log_entry{0, 1, entry_kind::normal, encode(kv_command::put(std::move(k), std::move(v)))};
+  };
+  auto w1 = self->request(a, caf::infinite, await_atom::value, index_t{2}, term_t{1});
+  auto w2 = self->request(a, caf::infinite, await_atom::value, index_t{3}, term_t{1});
+  auto rd = self->request(a, caf::infinite, query_atom::value, index_t{2},
+                          encode(kv_command::get("a")));
+  sched.run();
+  log_entries batch{log_entry{1, 1, entry_kind::noop, {}}, put("a", "1")};
+  batch[1].index = 2;
+  caf::anon_send(a, apply_atom::value, batch);
+  caf::anon_send(a, apply_atom::value, batch);  // a duplicate feed is ignored
+  auto other = put("a", "2");
+  other.index = 3;
+  other.term = 2;  // another leader's entry took index 3
+  caf::anon_send(a, apply_atom::value, log_entries{other});
+  sched.run();
+  w1.receive([](std::string& r) { BOOST_CHECK(decode<kv_result>(r)->ok); },
+             [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  w2.receive([](std::string&) { BOOST_FAIL("index 3 was another term's entry"); },
+             [](caf::error& e) { BOOST_CHECK(is(e, errc::not_leader)); });
+  rd.receive([](std::string& r) { BOOST_CHECK_EQUAL(decode<kv_result>(r)->value, "1"); },
+             [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  auto applied = received<applied_atom, index_t>();
+  BOOST_REQUIRE(!applied.empty());
+  BOOST_CHECK_EQUAL(applied.back().get_as<index_t>(1), 3u);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_a_gap_and_reports_where_it_stands) {
+  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), 0);
+  to_kill.push_back(a);
+  caf::anon_send(a, apply_atom::value, log_entries{log_entry{2, 1, entry_kind::noop, {}}});
+  sched.run();
+  auto applied = received<applied_atom, index_t>();
+  BOOST_REQUIRE_EQUAL(applied.size(), 1u);
+  BOOST_CHECK_EQUAL(applied[0].get_as<index_t>(1), 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,719 @@
+// Unit tests of the replicated KV state machine (commands, snapshots, digests) and of the wire
+// format: every message struct must survive a CAF binary round trip and reject truncated input.
+#define BOOST_TEST_MODULE kv_and_wire
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+
+#include "kv/kv_state_machine.hpp"
+#include "messages/append.hpp"
+#include "messages/codec.hpp"
+#include "messages/errc.hpp"
+#include "messages/hard_state.hpp"
+#include "messages/kv.hpp"
+#include "messages/log_entry.hpp"
+#include "messages/log_id.hpp"
+#include "messages/membership.hpp"
+#include "messages/node_status.hpp"
+#include "messages/snapshot_meta.hpp"
+#include "messages/stored_state.hpp"
+#include "messages/vote.hpp"
+
+using namespace raft;
+
+// Failed BOOST_TEST(a == b) prints both operands; log ids are the only struct compared that way.
+namespace boost::test_tools::tt_detail {
+template <>
+struct print_log_value<raft::log_id> {
+  void operator()(std::ostream& os, const raft::log_id& x) {
+    os << "(term " << x.term << ", index " << x.index << ")";
+  }
+};
+} // namespace boost::test_tools::tt_detail
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// KV helpers.
+
+kv_command cmd(kv_op op, std::string key = {}, std::string value = {}, std::string expected = {},
+               bool expect_absent = false) {
+  kv_command c;
+  c.op = op;
+  c.key = std::move(key);
+  c.value = std::move(value);
+  c.expected = std::move(expected);
+  c.expect_absent = expect_absent;
+  return c;
+}
+
+/// Runs a command the way the apply actor does: encoded bytes in, encoded result out.
+kv_result apply_cmd(kv_state_machine& sm, const kv_command& c, index_t index = 1) {
+  auto out = sm.apply(index, encode(c));
+  auto r = decode<kv_result>(out);
+  BOOST_REQUIRE_MESSAGE(r, "apply returned an undecodable result");
+  return *r;
+}
+
+kv_result query_cmd(const kv_state_machine& sm, const std::string& request) {
+  auto r = decode<kv_result>(sm.query(request));
+  BOOST_REQUIRE_MESSAGE(r, "query returned an undecodable result");
+  return *r;
+}
+
+std::string saved(const kv_state_machine& sm) {
+  std::stringstream out;
+  sm.save(out);
+  return out.str();
+}
+
+/// A store with awkward content: empty key and value, NUL bytes, a large value.
+kv_state_machine sample_store() {
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "alpha", "1"));
+  sm.execute(cmd(kv_op::put, "", "empty key"));
+  sm.execute(cmd(kv_op::put, "empty value", ""));
+  sm.execute(cmd(kv_op::put, std::string("nul\0key", 7), std::string("v\0\0x", 4)));
+  sm.execute(cmd(kv_op::put, "big", std::string(100'000, 'z')));
+  return sm;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire helpers.
+
+template <class T>
+std::vector<char> to_bytes(const T& x) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{nullptr, buf};
+  auto err = sink(const_cast<T&>(x));  // the inspector API wants a mutable reference
+  BOOST_REQUIRE_MESSAGE(!err, "serialization failed");
+  return buf;
+}
+
+/// Deserializes the first `n` bytes of `buf`; a success must consume exactly those bytes.
+template <class T>
+bool from_bytes(const std::vector<char>& buf, size_t n, T& x) {
+  caf::binary_deserializer source{nullptr, buf.data(), n};
+  if (auto err = source(x))
+    return false;
+  BOOST_TEST(source.remaining() == 0u);
+  return true;
+}
+
+// Field-by-field comparisons: each mismatch is reported with the field's name.
+
+void check_eq(const log_id& a, const log_id& b) {
+  BOOST_TEST(a == b);
+}
+
+void check_eq(const log_entry& a, const log_entry& b) {
+  BOOST_TEST(a.index == b.index);
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(static_cast<int>(a.kind) == static_cast<int>(b.kind));
+  BOOST_TEST(a.payload == b.payload);
+}
+
+void check_eq(const log_entries& a, const log_entries& b) {
+  BOOST_REQUIRE_EQUAL(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    check_eq(a[i], b[i]);
+}
+
+void check_eq(const membership& a, const membership& b) {
+  BOOST_TEST(a.voters == b.voters, boost::test_tools::per_element());
+  BOOST_TEST(a.learners == b.learners, boost::test_tools::per_element());
+  BOOST_TEST(a.old_voters == b.old_voters, boost::test_tools::per_element());
+  BOOST_TEST((a.addresses == b.addresses));
+  BOOST_TEST((a == b));  // and the struct's own operator agrees
+}
+
+void check_eq(const hard_state& a, const hard_state& b) {
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(a.voted_for == b.voted_for);
+  BOOST_TEST((a == b));
+}
+
+void check_eq(const snapshot_meta& a, const snapshot_meta& b) {
+  check_eq(a.last, b.last);
+  check_eq(a.config, b.config);
+  BOOST_TEST(a.size == b.size);
+  BOOST_TEST(a.checksum == b.checksum);
+  BOOST_TEST((a == b));
+}
+
+void check_eq(const stored_state& a, const stored_state& b) {
+  BOOST_TEST(a.id == b.id);
+  BOOST_TEST(a.cluster_id == b.cluster_id);
+  check_eq(a.hard, b.hard);
+  BOOST_TEST(a.first_index == b.first_index);
+  check_eq(a.last, b.last);
+  BOOST_TEST(a.commit == b.commit);
+  check_eq(a.config, b.config);
+  check_eq(a.config_id, b.config_id);
+  check_eq(a.snapshot, b.snapshot);
+  BOOST_REQUIRE_EQUAL(a.term_starts.size(), b.term_starts.size());
+  for (size_t i = 0; i < a.term_starts.size(); ++i)
+    check_eq(a.term_starts[i], b.term_starts[i]);
+}
+
+void check_eq(const vote_request& a, const vote_request& b) {
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(a.candidate == b.candidate);
+  check_eq(a.last, b.last);
+  BOOST_TEST(a.pre_vote == b.pre_vote);
+  BOOST_TEST(a.transfer == b.transfer);
+}
+
+void check_eq(const vote_response& a, const vote_response& b) {
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(a.from == b.from);
+  BOOST_TEST(a.granted == b.granted);
+  BOOST_TEST(a.pre_vote == b.pre_vote);
+}
+
+void check_eq(const append_request& a, const append_request& b) {
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(a.leader == b.leader);
+  check_eq(a.prev, b.prev);
+  check_eq(a.entries, b.entries);
+  BOOST_TEST(a.commit == b.commit);
+  BOOST_TEST(a.seq == b.seq);
+}
+
+void check_eq(const append_response& a, const append_response& b) {
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(a.from == b.from);
+  BOOST_TEST(a.success == b.success);
+  check_eq(a.match, b.match);
+  BOOST_TEST(a.rejected == b.rejected);
+  BOOST_TEST(a.conflict_term == b.conflict_term);
+  BOOST_TEST(a.conflict_index == b.conflict_index);
+  BOOST_TEST(a.last_index == b.last_index);
+  BOOST_TEST(a.seq == b.seq);
+}
+
+void check_eq(const node_status& a, const node_status& b) {
+  BOOST_TEST(a.id == b.id);
+  BOOST_TEST(a.role == b.role);
+  BOOST_TEST(a.term == b.term);
+  BOOST_TEST(a.leader == b.leader);
+  BOOST_TEST(a.commit == b.commit);
+  BOOST_TEST(a.applied == b.applied);
+  BOOST_TEST(a.first_index == b.first_index);
+  check_eq(a.last, b.last);
+  check_eq(a.config, b.config);
+  BOOST_TEST(a.snapshot_index == b.snapshot_index);
+}
+
+void check_eq(const kv_command& a, const kv_command& b) {
+  BOOST_TEST(static_cast<int>(a.op) == static_cast<int>(b.op));
+  BOOST_TEST(a.key == b.key);
+  BOOST_TEST(a.value == b.value);
+  BOOST_TEST(a.expected == b.expected);
+  BOOST_TEST(a.expect_absent == b.expect_absent);
+}
+
+void check_eq(const kv_result& a, const kv_result& b) {
+  BOOST_TEST(a.ok == b.ok);
+  BOOST_TEST(a.found == b.found);
+  BOOST_TEST(a.value == b.value);
+}
+
+/// Full round trip plus: every strict prefix of the encoding must fail to decode (not crash).
+template <class T>
+void round_trip(const T& x, const char* what) {
+  BOOST_TEST_CONTEXT(what) {
+    auto buf = to_bytes(x);
+    BOOST_TEST(!buf.empty());
+    T y;
+    BOOST_REQUIRE(from_bytes(buf, buf.size(), y));
+    check_eq(x, y);
+    // Serialization is deterministic: re-encoding the copy yields the same bytes.
+    BOOST_TEST((to_bytes(y) == buf));
+    for (size_t n = 0; n < buf.size(); ++n) {
+      T z;
+      BOOST_TEST(!from_bytes(buf, n, z), "prefix of " << n << "/" << buf.size() << " bytes");
+    }
+    // codec.hpp goes through the same serializers with std::string buffers.
+    auto bytes = encode(x);
+    BOOST_TEST((bytes == std::string(buf.begin(), buf.end())));
+    auto back = decode<T>(bytes);
+    BOOST_REQUIRE(back);
+    check_eq(x, *back);
+    if (!bytes.empty()) {
+      auto bad = decode<T>(bytes.substr(0, bytes.size() - 1));
+      BOOST_REQUIRE(!bad);
+      BOOST_TEST(is(bad.error(), errc::invalid_argument));
+    }
+  }
+}
+
+membership joint_config() {
+  membership m;
+  m.voters = {1, 2, 4};
+  m.learners = {7};
+  m.old_voters = {1, 2, 3};
+  m.addresses = {{1, "10.0.0.1:4000"}, {2, "10.0.0.2:4000"}, {3, ""}, {4, "[::1]:4001"},
+                 {7, "learner.example:4000"}};
+  return m;
+}
+
+log_entry entry(index_t index, term_t term, entry_kind kind, std::string payload) {
+  log_entry e;
+  e.index = index;
+  e.term = term;
+  e.kind = kind;
+  e.payload = std::move(payload);
+  return e;
+}
+
+} // namespace
+
+// =============================================================================================
+BOOST_AUTO_TEST_SUITE(kv_commands)
+
+BOOST_AUTO_TEST_CASE(put_and_get) {
+  kv_state_machine sm;
+  auto miss = apply_cmd(sm, cmd(kv_op::get, "a"));
+  BOOST_TEST(miss.ok);  // get always succeeds; `found` tells whether the key exists
+  BOOST_TEST(!miss.found);
+  BOOST_TEST(miss.value == "");
+  auto p = apply_cmd(sm, cmd(kv_op::put, "a", "1"));
+  BOOST_TEST(p.ok);
+  auto g = apply_cmd(sm, cmd(kv_op::get, "a"));
+  BOOST_TEST(g.ok);
+  BOOST_TEST(g.found);
+  BOOST_TEST(g.value == "1");
+  apply_cmd(sm, cmd(kv_op::put, "a", "2"));  // overwrite
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::get, "a")).value == "2");
+  BOOST_TEST(sm.data().size() == 1u);
+  // Binary-safe keys and values.
+  std::string k("k\0\xff", 3), v("\0\0", 2);
+  apply_cmd(sm, cmd(kv_op::put, k, v));
+  auto gb = apply_cmd(sm, cmd(kv_op::get, k));
+  BOOST_TEST(gb.found);
+  BOOST_TEST(gb.value == v);
+}
+
+BOOST_AUTO_TEST_CASE(compare_and_swap) {
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "k", "old"));
+  auto wrong = apply_cmd(sm, cmd(kv_op::cas, "k", "new", "nope"));
+  BOOST_TEST(!wrong.ok);
+  BOOST_TEST(wrong.found);
+  BOOST_TEST(wrong.value == "old");  // a failed cas reports the current value
+  BOOST_TEST(sm.data().at("k") == "old");
+  auto right = apply_cmd(sm, cmd(kv_op::cas, "k", "new", "old"));
+  BOOST_TEST(right.ok);
+  BOOST_TEST(right.found);
+  BOOST_TEST(sm.data().at("k") == "new");
+  // An absent key never equals an expected value, not even the empty string.
+  auto absent = apply_cmd(sm, cmd(kv_op::cas, "missing", "x", ""));
+  BOOST_TEST(!absent.ok);
+  BOOST_TEST(!absent.found);
+  BOOST_TEST(absent.value == "");
+  BOOST_TEST(sm.data().count("missing") == 0u);
+  // ...but a present empty value does.
+  sm.execute(cmd(kv_op::put, "e", ""));
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::cas, "e", "filled", "")).ok);
+  BOOST_TEST(sm.data().at("e") == "filled");
+}
+
+BOOST_AUTO_TEST_CASE(compare_and_swap_expect_absent) {
+  kv_state_machine sm;
+  auto create = apply_cmd(sm, cmd(kv_op::cas, "lock", "me", "", true));
+  BOOST_TEST(create.ok);
+  BOOST_TEST(!create.found);
+  BOOST_TEST(sm.data().at("lock") == "me");
+  auto again = apply_cmd(sm, cmd(kv_op::cas, "lock", "you", "", true));
+  BOOST_TEST(!again.ok);
+  BOOST_TEST(again.found);
+  BOOST_TEST(again.value == "me");
+  BOOST_TEST(sm.data().at("lock") == "me");
+  // expect_absent wins over a matching `expected`.
+  auto both = apply_cmd(sm, cmd(kv_op::cas, "lock", "you", "me", true));
+  BOOST_TEST(!both.ok);
+  BOOST_TEST(sm.data().at("lock") == "me");
+  // The factory helpers build the same commands.
+  auto f = kv_command::cas_absent("x", "1");
+  BOOST_TEST(f.expect_absent);
+  BOOST_TEST(apply_cmd(sm, f).ok);
+}
+
+BOOST_AUTO_TEST_CASE(delete_keys) {
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "a", "1"));
+  auto d = apply_cmd(sm, cmd(kv_op::del, "a"));
+  BOOST_TEST(d.ok);
+  BOOST_TEST(d.found);
+  BOOST_TEST(sm.data().empty());
+  auto again = apply_cmd(sm, cmd(kv_op::del, "a"));
+  BOOST_TEST(again.ok);  // deleting a missing key is not an error
+  BOOST_TEST(!again.found);
+}
+
+BOOST_AUTO_TEST_CASE(digest_and_size_commands) {
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "a", "1"));
+  sm.execute(cmd(kv_op::put, "b", "2"));
+  auto d = apply_cmd(sm, cmd(kv_op::digest));
+  BOOST_TEST(d.ok);
+  BOOST_TEST(d.value == sm.digest());
+  BOOST_TEST(d.value.size() == 16u);
+  auto s = apply_cmd(sm, cmd(kv_op::size));
+  BOOST_TEST(s.ok);
+  BOOST_TEST(s.value == "2");
+  BOOST_TEST(sm.data().size() == 2u);  // reads leave the state alone
+}
+
+BOOST_AUTO_TEST_CASE(query_is_read_only) {
+  auto sm = sample_store();
+  auto before = sm.data();
+  auto g = query_cmd(sm, encode(cmd(kv_op::get, "alpha")));
+  BOOST_TEST(g.ok);
+  BOOST_TEST(g.found);
+  BOOST_TEST(g.value == "1");
+  BOOST_TEST(query_cmd(sm, encode(cmd(kv_op::digest))).value == sm.digest());
+  BOOST_TEST(query_cmd(sm, encode(cmd(kv_op::size))).value == "5");
+  // Mutating commands through query() must not mutate.
+  query_cmd(sm, encode(cmd(kv_op::put, "alpha", "changed")));
+  query_cmd(sm, encode(cmd(kv_op::del, "alpha")));
+  query_cmd(sm, encode(cmd(kv_op::cas, "alpha", "x", "1")));
+  BOOST_TEST((sm.data() == before));
+  auto bad = query_cmd(sm, "\x01");
+  BOOST_TEST(!bad.ok);
+  BOOST_TEST(bad.value == "bad_request");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_commands_apply_as_no_ops) {
+  auto sm = sample_store();
+  auto before = sm.data();
+  auto digest = sm.digest();
+  auto valid = encode(cmd(kv_op::put, "alpha", "overwritten"));
+  std::vector<std::string> garbage{"", std::string(1, '\x01'), "\xff\xff\xff\xff\xff\xff"};
+  for (size_t n = 1; n < valid.size(); ++n)
+    garbage.push_back(valid.substr(0, n));  // every truncation of a real command
+  for (const auto& g : garbage) {
+    BOOST_TEST_CONTEXT("payload of " << g.size() << " bytes") {
+      auto r = apply_cmd(sm, cmd(kv_op::get), 0);  // warm-up read: must not matter
+      r = decode<kv_result>(sm.apply(7, g)).value();
+      BOOST_TEST(!r.ok);
+      BOOST_TEST(!r.found);
+      BOOST_TEST(r.value == "bad_request");
+    }
+  }
+  BOOST_TEST((sm.data() == before));
+  BOOST_TEST(sm.digest() == digest);
+  // An op code outside the enum decodes fine but must not touch the state either.
+  auto unknown = cmd(kv_op::put, "alpha", "x");
+  unknown.op = static_cast<kv_op>(99);
+  auto r = apply_cmd(sm, unknown);
+  BOOST_TEST(!r.ok);
+  BOOST_TEST((sm.data() == before));
+}
+
+BOOST_AUTO_TEST_CASE(replicas_applying_the_same_log_agree) {
+  std::mt19937 rng{7};
+  std::vector<std::string> log;
+  for (int i = 0; i < 2000; ++i) {
+    auto key = "k" + std::to_string(rng() % 20);
+    switch (rng() % 4) {
+      case 0: log.push_back(encode(cmd(kv_op::put, key, std::to_string(i)))); break;
+      case 1: log.push_back(encode(cmd(kv_op::del, key))); break;
+      case 2:
+        log.push_back(encode(cmd(kv_op::cas, key, std::to_string(i), std::to_string(rng() % 50),
+                                 rng() % 3 == 0)));
+        break;
+      default: log.push_back(encode(cmd(kv_op::get, key))); break;
+    }
+  }
+  kv_state_machine a, b;
+  for (size_t i = 0; i < log.size(); ++i)
+    BOOST_REQUIRE(a.apply(i + 1, log[i]) == b.apply(i + 1, log[i]));
+  BOOST_TEST((a.data() == b.data()));
+  BOOST_TEST(a.digest() == b.digest());
+  // A replica restored from a snapshot midway and then applying the rest also agrees.
+  kv_state_machine c, d;
+  for (size_t i = 0; i < 1000; ++i)
+    c.apply(i + 1, log[i]);
+  std::stringstream snap(saved(c));
+  BOOST_REQUIRE(d.restore(snap));
+  for (size_t i = 1000; i < log.size(); ++i)
+    d.apply(i + 1, log[i]);
+  BOOST_TEST(d.digest() == a.digest());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_AUTO_TEST_SUITE(kv_digest)
+
+BOOST_AUTO_TEST_CASE(equal_content_equal_digest_regardless_of_order) {
+  std::vector<std::pair<std::string, std::string>> kvs{
+    {"a", "1"}, {"b", "2"}, {"c", "3"}, {"", "e"}, {"long", std::string(1000, 'q')}};
+  std::string reference;
+  std::mt19937 rng{1};
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(kvs.begin(), kvs.end(), rng);
+    kv_state_machine sm;
+    sm.execute(cmd(kv_op::put, "temp", "gone"));  // history must not matter, only content
+    for (const auto& [k, v] : kvs)
+      sm.execute(cmd(kv_op::put, k, v));
+    sm.execute(cmd(kv_op::del, "temp"));
+    if (round == 0)
+      reference = sm.digest();
+    BOOST_TEST(sm.digest() == reference);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(different_content_different_digest) {
+  auto digest_of = [](std::vector<std::pair<std::string, std::string>> kvs) {
+    kv_state_machine sm;
+    for (const auto& [k, v] : kvs)
+      sm.execute(cmd(kv_op::put, k, v));
+    return sm.digest();
+  };
+  std::vector<std::string> ds{
+    digest_of({}),
+    digest_of({{"a", ""}}),
+    digest_of({{"", "a"}}),
+    digest_of({{"a", "b"}}),
+    digest_of({{"ab", ""}}),
+    digest_of({{"a", "bc"}}),
+    digest_of({{"ab", "c"}}),  // boundaries between key and value must matter
+    digest_of({{"a", "b"}, {"c", "d"}}),
+    digest_of({{"a", "bc"}, {"", "d"}}),
+    digest_of({{"a", "d"}, {"c", "b"}}),
+  };
+  for (size_t i = 0; i < ds.size(); ++i) {
+    BOOST_TEST(ds[i].size() == 16u);
+    for (size_t j = i + 1; j < ds.size(); ++j)
+      BOOST_TEST(ds[i] != ds[j], "digests " << i << " and " << j << " collide");
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_AUTO_TEST_SUITE(kv_snapshots)
+
+BOOST_AUTO_TEST_CASE(save_restore_round_trip) {
+  auto sm = sample_store();
+  auto bytes = saved(sm);
+  kv_state_machine other;
+  other.execute(cmd(kv_op::put, "stale", "must disappear"));
+  std::stringstream in(bytes);
+  BOOST_REQUIRE(other.restore(in));
+  BOOST_TEST((other.data() == sm.data()));  // replaced, not merged
+  BOOST_TEST(other.digest() == sm.digest());
+  BOOST_TEST(saved(other) == bytes);
+}
+
+BOOST_AUTO_TEST_CASE(empty_store_round_trip) {
+  kv_state_machine empty;
+  auto bytes = saved(empty);
+  BOOST_TEST(!bytes.empty());  // the count is always written, so a truncation is detectable
+  auto sm = sample_store();
+  std::stringstream in(bytes);
+  BOOST_REQUIRE(sm.restore(in));
+  BOOST_TEST(sm.data().empty());
+  BOOST_TEST(sm.digest() == empty.digest());
+}
+
+// Prefix lengths 1..size-1 of a real snapshot.
+BOOST_AUTO_TEST_CASE(truncated_snapshot_is_refused_and_state_kept) {
+  auto source = sample_store();
+  auto bytes = saved(source);
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "keep", "me"));
+  auto before = sm.data();
+  // All prefixes of the small records, then a sample of the large value's interior.
+  std::vector<size_t> lengths;
+  for (size_t n = 1; n < bytes.size(); n += (n < 200 || n + 200 > bytes.size()) ? 1 : 997)
+    lengths.push_back(n);
+  for (auto n : lengths) {
+    BOOST_TEST_CONTEXT("prefix of " << n << "/" << bytes.size() << " bytes") {
+      std::stringstream in(bytes.substr(0, n));
+      BOOST_TEST(!sm.restore(in));
+      BOOST_TEST((sm.data() == before));
+    }
+  }
+}
+
+// Regression (was a bug): kv_state_machine::restore accepts a stream truncated to exactly 4 bytes (the high half
+// of the entry count): get_u32(lo) then reads 0 bytes, so `in.eof() && in.gcount() == 0` looks
+// like an empty stream, restore() returns true and wipes the state. gcount() only covers the
+// last read; the "empty stream" case must be decided on the first read (hi) alone.
+BOOST_AUTO_TEST_CASE(snapshot_truncated_to_four_bytes_is_refused) {
+  auto bytes = saved(sample_store());
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "keep", "me"));
+  auto before = sm.data();
+  std::stringstream in(bytes.substr(0, 4));
+  BOOST_TEST(!sm.restore(in));
+  BOOST_TEST((sm.data() == before));
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_counts_are_refused) {
+  kv_state_machine sm;
+  sm.execute(cmd(kv_op::put, "keep", "me"));
+  auto before = sm.data();
+  // Claims 3 entries but holds 1.
+  kv_state_machine one;
+  one.execute(cmd(kv_op::put, "a", "b"));
+  auto bytes = saved(one);
+  bytes[7] = 3;
+  std::stringstream in(bytes);
+  BOOST_TEST(!sm.restore(in));
+  BOOST_TEST((sm.data() == before));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// =============================================================================================
+BOOST_AUTO_TEST_SUITE(wire)
+
+BOOST_AUTO_TEST_CASE(log_id_round_trip) {
+  round_trip(log_id{}, "log_id zero");
+  round_trip(log_id{7, 42}, "log_id");
+  round_trip(log_id{~uint64_t{0}, ~uint64_t{0} - 1}, "log_id max");
+}
+
+BOOST_AUTO_TEST_CASE(log_entry_round_trip) {
+  round_trip(entry(1, 1, entry_kind::normal, "put x"), "normal entry");
+  round_trip(entry(2, 3, entry_kind::noop, ""), "noop entry");
+  round_trip(entry(3, 3, entry_kind::config, encode(joint_config())), "config entry");
+  round_trip(entry(4, 3, entry_kind::normal, std::string("\0\xff\x00z", 4)), "binary payload");
+  round_trip(entry(5, 3, entry_kind::normal, std::string(70'000, 'p')), "large payload");
+  log_entries xs{entry(10, 2, entry_kind::normal, "a"), entry(11, 2, entry_kind::noop, ""),
+                 entry(12, 3, entry_kind::config, "c")};
+  round_trip(xs, "log_entries");
+  round_trip(log_entries{}, "empty log_entries");
+}
+
+BOOST_AUTO_TEST_CASE(config_and_state_round_trip) {
+  round_trip(membership{}, "empty membership");
+  round_trip(joint_config(), "joint membership");
+  round_trip(hard_state{}, "zero hard_state");
+  round_trip(hard_state{9, 3}, "hard_state");
+  snapshot_meta sm;
+  sm.last = {4, 1000};
+  sm.config = joint_config();
+  sm.size = uint64_t{1} << 40;
+  sm.checksum = 0xdeadbeef;
+  round_trip(sm, "snapshot_meta");
+  stored_state st;
+  st.id = 2;
+  st.cluster_id = "cluster-\xc3\xa9";
+  st.hard = {9, 3};
+  st.first_index = 1001;
+  st.last = {9, 1500};
+  st.commit = 1400;
+  st.config = joint_config();
+  st.config_id = {8, 1200};
+  st.snapshot = sm;
+  st.term_starts = {{4, 1001}, {7, 1100}, {9, 1300}};
+  round_trip(st, "stored_state");
+  round_trip(stored_state{}, "default stored_state");
+}
+
+BOOST_AUTO_TEST_CASE(vote_messages_round_trip) {
+  vote_request r;
+  r.term = 12;
+  r.candidate = 3;
+  r.last = {11, 77};
+  r.pre_vote = true;
+  r.transfer = false;
+  round_trip(r, "pre-vote request");
+  r.pre_vote = false;
+  r.transfer = true;
+  round_trip(r, "transfer vote request");
+  vote_response v;
+  v.term = 12;
+  v.from = 2;
+  v.granted = true;
+  v.pre_vote = true;
+  round_trip(v, "vote response");
+  round_trip(vote_response{}, "default vote response");
+}
+
+BOOST_AUTO_TEST_CASE(append_messages_round_trip) {
+  append_request a;
+  a.term = 5;
+  a.leader = 1;
+  a.prev = {4, 99};
+  a.entries = {entry(100, 5, entry_kind::noop, ""), entry(101, 5, entry_kind::normal, "cmd")};
+  a.commit = 98;
+  a.seq = 123456789;
+  round_trip(a, "append request");
+  append_request hb;
+  hb.term = 5;
+  hb.leader = 1;
+  hb.prev = {5, 101};
+  hb.seq = 1;
+  round_trip(hb, "heartbeat");
+  append_response ok;
+  ok.term = 5;
+  ok.from = 2;
+  ok.success = true;
+  ok.match = {5, 101};
+  ok.last_index = 101;
+  ok.seq = 123456789;
+  round_trip(ok, "append success");
+  append_response no;
+  no.term = 5;
+  no.from = 3;
+  no.rejected = 99;
+  no.conflict_term = 3;
+  no.conflict_index = 60;
+  no.last_index = 120;
+  round_trip(no, "append rejection");
+}
+
+BOOST_AUTO_TEST_CASE(status_and_kv_round_trip) {
+  node_status s;
+  s.id = 1;
+  s.role = "leader";
+  s.term = 5;
+  s.leader = 1;
+  s.commit = 90;
+  s.applied = 88;
+  s.first_index = 50;
+  s.last = {5, 101};
+  s.config = joint_config();
+  s.snapshot_index = 49;
+  round_trip(s, "node_status");
+  round_trip(node_status{}, "default node_status");
+  round_trip(cmd(kv_op::put, "k", "v"), "kv put");
+  round_trip(cmd(kv_op::cas, "k", "new", "old", true), "kv cas");
+  round_trip(cmd(kv_op::size), "kv size");
+  kv_result r;
+  r.ok = true;
+  r.found = true;
+  r.value = std::string("\0v", 2);
+  round_trip(r, "kv_result");
+}
+
+BOOST_AUTO_TEST_CASE(garbage_does_not_crash_the_decoder) {
+  // Random bytes must decode to a value or an error, never crash or over-read (ASan watches).
+  std::mt19937 rng{3};
+  size_t refused = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string bytes(rng() % 64, '\0');
+    for (auto& c : bytes)
+      c = static_cast<char>(rng() % 4 == 0 ? 0xff : rng());
+    refused += decode<append_request>(bytes) ? 0 : 1;
+    refused += decode<stored_state>(bytes) ? 0 : 1;
+    refused += decode<kv_command>(bytes) ? 0 : 1;
+  }
+  BOOST_TEST(refused > 0u);  // most random inputs are too short or inconsistent
+}
+
+BOOST_AUTO_TEST_SUITE_END()
