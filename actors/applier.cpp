@@ -95,6 +95,19 @@ caf::behavior applier(caf::stateful_actor<applier_state>* self, caf::actor node,
       st.serve_reads();
       self->send(st.node, applied_atom::value, st.applied);
     },
+    [self](deposed_atom, term_t term) {
+      // Our node lost leadership of `term`: its pending writes may or may not commit under the
+      // next leader, so their clients learn at once that the outcome is unknown.
+      auto& st = self->state;
+      for (auto it = st.writes.begin(); it != st.writes.end();) {
+        if (it->second.term == term) {
+          it->second.rp.deliver(make_error(errc::unavailable, "leader stepped down; outcome unknown"));
+          it = st.writes.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    },
     [self](await_atom, index_t index, term_t term) -> caf::result<std::string> {
       auto& st = self->state;
       if (index <= st.applied)

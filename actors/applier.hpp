@@ -17,6 +17,8 @@ namespace raft {
 ///   (await_atom, index_t, term_t)         -> std::string: the result of the entry at index once
 ///                                          applied, or not_leader if another term's entry landed
 ///   (query_atom, index_t, std::string)    -> std::string: state_machine::query once applied >= index
+///   (deposed_atom, term_t)                the node lost leadership of that term: its waiting
+///                                          writes fail with unavailable (outcome unknown)
 /// Sends (applied_atom, index_t) to `node` after each batch.
 caf::actor spawn_applier(caf::actor_system& sys, caf::actor node,
                          std::unique_ptr<state_machine> sm, index_t applied, node_id id = no_node,

@@ -281,6 +281,7 @@ void stop_leading(self_ptr self) {
   st.match.clear();
   st.last_ack.clear();
   st.acked_round.clear();
+  self->send(st.applier, deposed_atom::value, st.hs.term);
   auto not_leader = make_error(errc::not_leader, node_id{0}, "leadership lost");
   for (auto& r : st.unrounded)
     r.rp.deliver(not_leader);
@@ -795,6 +796,12 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       return caf::delegated<std::string>();
     },
     [self](status_atom) { return make_status(self); },
+    [self](query_atom, local_atom, std::string& request) {
+      // A read of this replica's applied state: possibly stale, never linearizable. For
+      // monitoring and for comparing replicas, not for clients that need the latest value.
+      self->delegate(self->state.applier, query_atom::value, index_t{0}, std::move(request));
+      return caf::delegated<std::string>();
+    },
     // Operators.
     [self](change_atom, const membership_change& c) -> caf::result<membership> {
       auto& st = self->state;

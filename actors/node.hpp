@@ -69,6 +69,8 @@ using node_api = caf::typed_actor<
   // Linearizable read through ReadIndex, answered by state_machine::query.
   caf::replies_to<query_atom, std::string>::with<std::string>,
   caf::replies_to<status_atom>::with<node_status>,
+  // This replica's applied state, on any node: possibly stale (monitoring, replica comparison).
+  caf::replies_to<query_atom, local_atom, std::string>::with<std::string>,
   // Adds, promotes or removes one server; answers with the new configuration once committed.
   // Refused (errc::config_change) while another change is uncommitted, for an existing or
   // unknown id, for removing the last voter, or promoting a learner that lags too far behind.

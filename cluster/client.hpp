@@ -48,7 +48,8 @@ public:
   /// Proposes a put/cas/del through the leader and returns the applied result.
   caf::expected<kv_result> write(const kv_command& cmd);
 
-  /// Linearizable read (get, digest) through the leader's ReadIndex.
+  /// Linearizable read (get, digest) through the leader's ReadIndex; with `direct`, a digest is
+  /// the addressed replica's own (possibly stale) content, for comparing replicas.
   caf::expected<kv_result> read(const kv_command& cmd);
 
   /// The leader's status if a leader is known and reachable, else the first answering node's.

@@ -19,6 +19,7 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 // node / embedding API
 using propose_atom = caf::atom_constant<caf::atom("propose")>;
 using query_atom = caf::atom_constant<caf::atom("query")>;
+using local_atom = caf::atom_constant<caf::atom("local")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using peer_atom = caf::atom_constant<caf::atom("peer")>;

@@ -24,6 +24,7 @@ using tick_atom_t = caf::atom_constant<caf::atom("tick")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using await_atom = caf::atom_constant<caf::atom("await")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
+using deposed_atom = caf::atom_constant<caf::atom("deposed")>;
 // node <-> election
 using heard_atom = caf::atom_constant<caf::atom("heard")>;
 using role_atom = caf::atom_constant<caf::atom("role")>;

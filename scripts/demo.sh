@@ -41,7 +41,9 @@ for i in 0 1 2; do
   printf '%-5s ' "$((i + 1))"
   "$bin" status --direct --cluster="127.0.0.1:$((port + i))" --timeout=5s
 done
-echo "== replicas hold the same content"
+echo "== each replica's own content digest (equal digests: the replicas converged)"
+sleep 0.2  # followers learn the last commit index with the next heartbeat
 for i in 0 1 2; do
-  "$bin" digest --cluster="127.0.0.1:$((port + i))" --timeout=5s
+  printf 'node %s: ' "$((i + 1))"
+  "$bin" digest --direct --cluster="127.0.0.1:$((port + i))" --timeout=5s
 done
