@@ -861,11 +861,11 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       st.transfer_to = target;
       st.transfer_rp = self->make_response_promise();
       self->delayed_send(self, st.cfg.election_timeout, transfer_atom::value,
-                         ++st.transfer_epoch);
+                         timeout_atom::value, ++st.transfer_epoch);
       try_transfer(self);
       return caf::delegated<node_id>();
     },
-    [self](transfer_atom, uint64_t epoch) {
+    [self](transfer_atom, timeout_atom, uint64_t epoch) {
       // The target did not take over within an election timeout: resume normal operation.
       auto& st = self->state;
       if (epoch != st.transfer_epoch || st.transfer_to == no_node)

@@ -5,6 +5,8 @@
 
 #include "sim_cluster.hpp"
 
+using namespace std::chrono_literals;
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -87,4 +89,70 @@ BOOST_AUTO_TEST_CASE(five_nodes_under_faults) {
 BOOST_AUTO_TEST_CASE(membership_changes_under_faults) {
   // Three voters and two spares; a random operator adds, promotes and removes servers.
   run_seeds(3, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 40), true, 2);
+}
+
+namespace {
+
+// Sends `xs` to node `id` and drives the simulation until the reply arrives (or `d` passes).
+template <class T, class... Ts>
+caf::expected<T> ask(sim::cluster& c, raft::node_id id, std::chrono::milliseconds d, Ts... xs) {
+  caf::scoped_actor self{c.system(), true};
+  auto h = self->request(c.nodes()[id - 1], caf::infinite, xs...);
+  c.run_for(d);
+  caf::expected<T> out{caf::error{}};
+  h.receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+template <class T>
+std::string describe(sim::cluster& c, const caf::expected<T>& x) {
+  return x ? std::string{"ok"} : c.system().render(x.error());
+}
+
+raft::node_id current_leader(const sim::cluster& c) {
+  return c.invariants().leaders.empty() ? 0 : c.invariants().leaders.rbegin()->second;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(leadership_transfer_hands_over_to_the_target) {
+  sim::options o;
+  o.seed = sim::seed_from_env(11);
+  sim::cluster c{o};
+  c.run_for(3s);
+  auto leader = current_leader(c);
+  BOOST_REQUIRE(leader != 0);
+  raft::node_id target = leader % 3 + 1;
+  auto r = ask<raft::node_id>(c, leader, 2s, raft::transfer_atom::value, target);
+  BOOST_REQUIRE_MESSAGE(r, describe(c, r));
+  BOOST_CHECK_EQUAL(*r, target);
+  BOOST_CHECK_EQUAL(current_leader(c), target);
+  // The new leader serves writes.
+  auto w = ask<std::string>(c, target, 1s, raft::propose_atom::value,
+                            raft::encode(raft::kv_command::put("after", "transfer")));
+  BOOST_CHECK_MESSAGE(w, describe(c, w));
+  BOOST_CHECK(c.invariants().first_violation.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_removed_node_does_not_disrupt_the_cluster) {
+  sim::options o;
+  o.seed = sim::seed_from_env(12);
+  sim::cluster c{o};
+  c.run_for(3s);
+  auto leader = current_leader(c);
+  BOOST_REQUIRE(leader != 0);
+  raft::node_id victim = leader % 3 + 1;
+  raft::membership_change rm{raft::membership_change::remove, victim, {}};
+  auto r = ask<raft::membership>(c, leader, 2s, raft::change_atom::value, rm);
+  BOOST_REQUIRE_MESSAGE(r, describe(c, r));
+  BOOST_CHECK(!r->contains(victim));
+  auto terms = c.invariants().leaders.size();
+  // The removed node never hears from the leader again and keeps timing out; PreVote and the
+  // leader lease of the remaining voters keep it from raising their term or forcing an election.
+  c.run_for(20s);
+  BOOST_CHECK_EQUAL(c.invariants().leaders.size(), terms);
+  BOOST_CHECK_EQUAL(current_leader(c), leader);
+  auto w = ask<std::string>(c, leader, 1s, raft::propose_atom::value,
+                            raft::encode(raft::kv_command::put("still", "serving")));
+  BOOST_CHECK_MESSAGE(w, describe(c, w));
 }

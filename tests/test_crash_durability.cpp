@@ -4,17 +4,6 @@
 #define BOOST_TEST_MODULE crash_durability
 #include <boost/test/unit_test.hpp>
 
-#ifndef BOOST_TEST_MAIN
-// The shared test PCH includes Boost.Test before BOOST_TEST_MODULE is defined here, so Boost
-// generated no main(); provide it (the dynamic-library variant of Boost.Test's own main).
-bool init_unit_test() {
-  boost::unit_test::framework::master_test_suite().p_name.value = "crash_durability";
-  return true;
-}
-int main(int argc, char* argv[]) {
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
-#endif
 
 #include <chrono>
 #include <cstdlib>

@@ -3,17 +3,6 @@
 #define BOOST_TEST_MODULE log_store
 #include <boost/test/unit_test.hpp>
 
-#ifndef BOOST_TEST_MAIN
-// The shared test PCH includes Boost.Test before BOOST_TEST_MODULE is defined here, so Boost
-// generated no main(); provide it (the dynamic-library variant of Boost.Test's own main).
-bool init_unit_test() {
-  boost::unit_test::framework::master_test_suite().p_name.value = "log_store";
-  return true;
-}
-int main(int argc, char* argv[]) {
-  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-}
-#endif
 
 #include <atomic>
 #include <cstdlib>
