@@ -635,6 +635,9 @@ void on_append_response(self_ptr self, const append_response& resp) {
   auto r = st.replicators.find(resp.from);
   if (r == st.replicators.end())
     return;
+  // Forward first: committing below may end our leadership (a committed removal of ourselves),
+  // which clears the replicators.
+  self->send(r->second, resp);
   st.last_ack[resp.from] = self->clock().now();
   auto& acked = st.acked_round[resp.from];
   acked = std::max(acked, resp.seq);
@@ -642,7 +645,8 @@ void on_append_response(self_ptr self, const append_response& resp) {
     st.match[resp.from] = resp.match.index;
     maybe_commit(self);
   }
-  self->send(r->second, resp);
+  if (st.role != node_role::leader)
+    return;
   check_reads(self);
   if (st.transfer_to == resp.from)
     try_transfer(self);

@@ -79,16 +79,16 @@ BOOST_AUTO_TEST_CASE(three_nodes_without_faults_make_progress) {
 }
 
 BOOST_AUTO_TEST_CASE(three_nodes_under_faults) {
-  run_seeds(3, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 60), true);
+  run_seeds(3, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 200), true);
 }
 
 BOOST_AUTO_TEST_CASE(five_nodes_under_faults) {
-  run_seeds(5, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 30), true);
+  run_seeds(5, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 100), true);
 }
 
 BOOST_AUTO_TEST_CASE(membership_changes_under_faults) {
   // Three voters and two spares; a random operator adds, promotes and removes servers.
-  run_seeds(3, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 40), true, 2);
+  run_seeds(3, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 200), true, 2);
 }
 
 namespace {
