@@ -328,13 +328,9 @@ caf::expected<kv_result> cluster_client::write(const kv_command& cmd) {
 caf::expected<kv_result> cluster_client::read(const kv_command& cmd) {
   // A digest pinned to one node (--direct) reports that replica's own applied content, so
   // replicas can be compared; every other read goes through the leader's ReadIndex.
-  if (impl_->opts.direct && cmd.op == kv_op::digest) {
-    auto res = impl_->run<std::string>(false, query_atom::value, local_atom::value, encode(cmd));
-    if (!res)
-      return res.error();
-    return decode<kv_result>(*res);
-  }
-  auto res = impl_->run<std::string>(false, query_atom::value, encode(cmd));
+  auto res = impl_->opts.direct && cmd.op == kv_op::digest
+               ? impl_->run<std::string>(false, query_atom::value, local_atom::value, encode(cmd))
+               : impl_->run<std::string>(false, query_atom::value, encode(cmd));
   if (!res)
     return res.error();
   return decode<kv_result>(*res);

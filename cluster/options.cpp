@@ -92,7 +92,8 @@ void set_network_defaults(caf::actor_system_config& cfg) {
   cfg.set("middleman.connection-timeout", caf::timespan{1s});
   // CAF's work-stealing workers spin through hundreds of polls before sleeping; on a small
   // machine an idle 3-node cluster then burns half a core. Sleeping sooner cut idle CPU ~8x in
-  // the benchmarks (BENCHMARKS.md) without hurting throughput. Command-line values still win.
+  // the benchmarks (BENCHMARKS.md; its effect under load is not measured yet). Command-line
+  // values still win.
   cfg.set("work-stealing.aggressive-poll-attempts", size_t{10});
   cfg.set("work-stealing.moderate-poll-attempts", size_t{10});
 }

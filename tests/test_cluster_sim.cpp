@@ -113,16 +113,33 @@ raft::node_id current_leader(const sim::cluster& c) {
   return c.invariants().leaders.empty() ? 0 : c.invariants().leaders.rbegin()->second;
 }
 
+// A fault-free 3-node cluster that has elected a leader; `other` is a follower.
+struct settled_cluster {
+  sim::cluster c;
+  raft::node_id leader = 0;
+  raft::node_id other = 0;
+
+  explicit settled_cluster(uint64_t seed) : c(options(seed)) {
+    c.run_for(3s);
+    leader = current_leader(c);
+    BOOST_REQUIRE(leader != 0);
+    other = leader % 3 + 1;
+  }
+
+  static sim::options options(uint64_t seed) {
+    sim::options o;
+    o.seed = sim::seed_from_env(seed);
+    return o;
+  }
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(leadership_transfer_hands_over_to_the_target) {
-  sim::options o;
-  o.seed = sim::seed_from_env(11);
-  sim::cluster c{o};
-  c.run_for(3s);
-  auto leader = current_leader(c);
-  BOOST_REQUIRE(leader != 0);
-  raft::node_id target = leader % 3 + 1;
+  settled_cluster s{11};
+  auto& c = s.c;
+  auto leader = s.leader;
+  auto target = s.other;
   auto r = ask<raft::node_id>(c, leader, 2s, raft::transfer_atom::value, target);
   BOOST_REQUIRE_MESSAGE(r, describe(c, r));
   BOOST_CHECK_EQUAL(*r, target);
@@ -135,13 +152,10 @@ BOOST_AUTO_TEST_CASE(leadership_transfer_hands_over_to_the_target) {
 }
 
 BOOST_AUTO_TEST_CASE(a_removed_node_does_not_disrupt_the_cluster) {
-  sim::options o;
-  o.seed = sim::seed_from_env(12);
-  sim::cluster c{o};
-  c.run_for(3s);
-  auto leader = current_leader(c);
-  BOOST_REQUIRE(leader != 0);
-  raft::node_id victim = leader % 3 + 1;
+  settled_cluster s{12};
+  auto& c = s.c;
+  auto leader = s.leader;
+  auto victim = s.other;
   raft::membership_change rm{raft::membership_change::remove, victim, {}};
   auto r = ask<raft::membership>(c, leader, 2s, raft::change_atom::value, rm);
   BOOST_REQUIRE_MESSAGE(r, describe(c, r));
