@@ -54,6 +54,13 @@ struct node_config {
   size_t max_inflight_bytes = 32 << 20;
   size_t max_pending_proposals = 1 << 16; // back-pressure: more are refused with unavailable
   index_t max_learner_lag = 1000;         // a learner is promoted only this close to the leader
+  // Log compaction: a snapshot is taken once this many entries, or this many bytes of commands,
+  // were applied since the last one (0 disables that trigger; both 0 = never).
+  uint64_t snapshot_entries = 10000;
+  uint64_t snapshot_bytes = uint64_t{64} << 20;
+  // Entries kept below a snapshot, so a briefly lagging follower still catches up from the log.
+  index_t snapshot_trailing_entries = 5000;
+  size_t snapshot_chunk_bytes = 1 << 20;  // per InstallSnapshot message
   uint64_t seed = 0;                      // election randomness; 0 = from std::random_device
   /// Called synchronously from the node's actors; must be cheap and must not block.
   std::function<void(const node_event&)> observer;
