@@ -1,6 +1,8 @@
 // Apply actor. Proposers reach it by delegation from the node, so a result travels straight from
 // here to the client; a promise whose entry was overwritten by another leader fails as not_leader
 // (provably not applied), while promises still pending at shutdown fail as unavailable (unknown).
+// It also decides when to compact: it captures the state machine between two applies and hands
+// the capture to a writer actor, so applying never waits for the snapshot file.
 #include "actors/applier.hpp"
 
 #include <map>
@@ -8,9 +10,11 @@
 #include <caf/all.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/codec.hpp"
 #include "messages/errc.hpp"
 #include "messages/internal.hpp"
 #include "messages/log_entry.hpp"
+#include "persistence/snapshot_store.hpp"
 
 namespace raft {
 
@@ -20,9 +24,14 @@ struct applier_state {
   static inline const char* name = "raft.applier";
   std::unique_ptr<state_machine> sm;
   caf::actor node;
+  applier_options opts;
+  snapshot_store snapshots;
   index_t applied = 0;
-  node_id id = no_node;
-  std::function<void(const node_event&)> observer;
+  term_t applied_term = 0;
+  membership config;             // as of `applied`
+  index_t snapshot_index = 0;    // last snapshot taken or restored
+  uint64_t bytes_since_snapshot = 0;
+  bool writing = false;          // a snapshot writer is running
   struct waiting_write {
     term_t term;
     caf::response_promise rp;
@@ -45,16 +54,85 @@ struct applier_state {
       kv.second.first.deliver(read_err);
     reads.clear();
   }
+
+  bool snapshot_due() const {
+    if (writing || applied <= snapshot_index)
+      return false;
+    return (opts.snapshot_entries > 0 && applied - snapshot_index >= opts.snapshot_entries)
+           || (opts.snapshot_bytes > 0 && bytes_since_snapshot >= opts.snapshot_bytes);
+  }
+
+  // Replaces the state with a snapshot file: checksum first, so a damaged file is never
+  // half-loaded, then the state machine's own validation.
+  caf::error restore(const snapshot_meta& meta) {
+    if (auto err = snapshots.verify(meta))
+      return err;
+    auto in = snapshots.open_stream(meta);
+    if (!in)
+      return std::move(in.error());
+    if (!sm->restore(**in))
+      return make_error(errc::storage_corrupt,
+                        snapshots.path_of(meta.last)
+                          + ": the state machine refused the snapshot's content");
+    applied = meta.last.index;
+    applied_term = meta.last.term;
+    config = meta.config;
+    snapshot_index = meta.last.index;
+    bytes_since_snapshot = 0;
+    return caf::none;
+  }
 };
 
-caf::behavior applier(caf::stateful_actor<applier_state>* self, caf::actor node,
-                      std::shared_ptr<std::unique_ptr<state_machine>> sm, index_t applied,
-                      node_id id, std::function<void(const node_event&)> observer) {
-  self->state.sm = std::move(*sm);
-  self->state.id = id;
-  self->state.observer = std::move(observer);
-  self->state.node = std::move(node);
-  self->state.applied = applied;
+using self_ptr = caf::stateful_actor<applier_state>*;
+
+// Writes one captured state to a snapshot file, reports to `applier` and ends. Spawned detached
+// in production, so a large state streams to disk without holding up any other actor.
+caf::behavior snapshot_writer(caf::event_based_actor* self, caf::actor applier,
+                              std::shared_ptr<state_snapshot> capture, snapshot_store store,
+                              log_id last, membership config) {
+  auto result = [&]() -> caf::expected<snapshot_meta> {
+    auto w = store.create();
+    if (!w)
+      return std::move(w.error());
+    if (capture && !capture->write((*w)->stream()))
+      return make_error(errc::storage_io, "the state machine could not write its snapshot");
+    return (*w)->commit(last, config);
+  }();
+  if (result)
+    self->send(applier, snapshot_atom::value, std::move(*result));
+  else
+    self->send(applier, snapshot_atom::value, std::move(result.error()));
+  self->quit();
+  return {};
+}
+
+void take_snapshot(self_ptr self) {
+  auto& st = self->state;
+  st.writing = true;
+  std::shared_ptr<state_snapshot> capture = st.sm->snapshot();
+  log_id last{st.applied_term, st.applied};
+  auto me = caf::actor_cast<caf::actor>(self);
+  if (st.opts.detached)
+    self->system().spawn<caf::detached>(snapshot_writer, me, std::move(capture), st.snapshots,
+                                        last, st.config);
+  else
+    self->system().spawn(snapshot_writer, me, std::move(capture), st.snapshots, last, st.config);
+}
+
+caf::behavior applier(self_ptr self, caf::actor node,
+                      std::shared_ptr<std::unique_ptr<state_machine>> sm, applier_options opts) {
+  auto& st = self->state;
+  st.sm = std::move(*sm);
+  st.node = std::move(node);
+  st.opts = std::move(opts);
+  st.snapshots = snapshot_store{st.opts.snapshot_dir};
+  st.config = st.opts.config;
+  if (st.opts.start.last.index > 0) {
+    if (auto err = st.restore(st.opts.start)) {
+      self->quit(err);
+      return {};
+    }
+  }
   self->set_exit_handler([self](caf::exit_msg& msg) {
     self->state.fail_all(make_error(errc::unavailable, "node stopped; outcome unknown"),
                          make_error(errc::shutting_down, "node stopped"));
@@ -72,13 +150,19 @@ caf::behavior applier(caf::stateful_actor<applier_state>* self, caf::actor node,
           return;
         }
         std::string result;
-        if (e.kind == entry_kind::normal)
+        if (e.kind == entry_kind::normal) {
           result = st.sm->apply(e.index, e.payload);
+        } else if (e.kind == entry_kind::config) {
+          if (auto m = decode<membership>(e.payload))
+            st.config = std::move(*m);
+        }
         st.applied = e.index;
-        if (st.observer) {
-          node_event ev{node_event::applied, st.id, {}, e.term, e.index};
+        st.applied_term = e.term;
+        st.bytes_since_snapshot += e.payload.size();
+        if (st.opts.observer) {
+          node_event ev{node_event::applied, st.opts.id, {}, e.term, e.index};
           ev.entry = &e;
-          st.observer(ev);
+          st.opts.observer(ev);
         }
         auto w = st.writes.find(e.index);
         if (w != st.writes.end()) {
@@ -90,8 +174,42 @@ caf::behavior applier(caf::stateful_actor<applier_state>* self, caf::actor node,
           st.writes.erase(w);
         }
       }
-      // Writes waiting on indexes that were applied with other entries are resolved above;
-      // drop any that fell behind (they were answered already or never existed).
+      st.serve_reads();
+      self->send(st.node, applied_atom::value, st.applied);
+      if (st.snapshot_due())
+        take_snapshot(self);
+    },
+    [self](snapshot_atom, snapshot_meta& meta) {
+      auto& st = self->state;
+      st.writing = false;
+      if (meta.last.index <= st.snapshot_index)
+        return;  // a snapshot was installed meanwhile; this one is already obsolete
+      st.snapshot_index = meta.last.index;
+      st.bytes_since_snapshot = 0;
+      self->send(st.node, snapshot_atom::value, std::move(meta));
+    },
+    [self](snapshot_atom, caf::error& err) {
+      // Compaction is retried after the next threshold; the node reports the failure.
+      auto& st = self->state;
+      st.writing = false;
+      st.bytes_since_snapshot = 0;
+      st.snapshot_index = st.applied;
+      self->send(st.node, snapshot_atom::value, std::move(err));
+    },
+    [self](install_atom, const snapshot_meta& meta) {
+      auto& st = self->state;
+      if (meta.last.index <= st.applied)
+        return;
+      if (auto err = st.restore(meta)) {
+        self->quit(err);
+        return;
+      }
+      // Writes answered by this snapshot's entries may or may not have been applied here.
+      auto end = st.writes.upper_bound(st.applied);
+      for (auto it = st.writes.begin(); it != end; ++it)
+        it->second.rp.deliver(make_error(errc::unavailable,
+                                         "replaced by a snapshot from the leader; outcome unknown"));
+      st.writes.erase(st.writes.begin(), end);
       st.serve_reads();
       self->send(st.node, applied_atom::value, st.applied);
     },
@@ -130,12 +248,10 @@ caf::behavior applier(caf::stateful_actor<applier_state>* self, caf::actor node,
 } // namespace
 
 caf::actor spawn_applier(caf::actor_system& sys, caf::actor node,
-                         std::unique_ptr<state_machine> sm, index_t applied, node_id id,
-                         std::function<void(const node_event&)> observer) {
+                         std::unique_ptr<state_machine> sm, applier_options opts) {
   // spawn() copies its arguments; a shared_ptr carries the move-only state machine through.
   auto holder = std::make_shared<std::unique_ptr<state_machine>>(std::move(sm));
-  return sys.spawn(applier, std::move(node), std::move(holder), applied, id,
-                   std::move(observer));
+  return sys.spawn(applier, std::move(node), std::move(holder), std::move(opts));
 }
 
 } // namespace raft

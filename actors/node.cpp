@@ -19,9 +19,11 @@
 #include "messages/append.hpp"
 #include "messages/codec.hpp"
 #include "messages/errc.hpp"
+#include "messages/install_snapshot.hpp"
 #include "messages/internal.hpp"
 #include "messages/vote.hpp"
 #include "persistence/persistence.hpp"
+#include "persistence/snapshot_store.hpp"
 
 namespace raft {
 
@@ -64,6 +66,9 @@ struct node_state {
   log_id config_id;
   membership base_config;   // in effect before the first configuration entry still in the log
   std::map<index_t, std::pair<log_id, membership>> configs;  // configuration entries in the log
+  snapshot_meta snapshot;   // the newest snapshot recorded in storage
+  snapshot_store snapshots;
+  std::unique_ptr<snapshot_store::receiver> incoming;  // a snapshot a leader is streaming to us
 
   // Leader.
   index_t term_start = 0;   // index of this term's no-op; reads wait until it commits
@@ -393,12 +398,15 @@ void sync_replicators(self_ptr self) {
     ro.max_batch_bytes = st.cfg.max_batch_bytes;
     ro.max_inflight_msgs = st.cfg.max_inflight_msgs;
     ro.max_inflight_bytes = st.cfg.max_inflight_bytes;
+    ro.snapshot_dir = st.snapshots.dir();
+    ro.snapshot_chunk_bytes = st.cfg.snapshot_chunk_bytes;
     auto peer = st.peers.count(id) ? st.peers[id] : caf::actor{};
     // Entries still waiting for the next flush reach the new replicator with that flush.
     auto known = st.log;
     if (!st.batch.empty())
       known.truncate_from(st.batch.front().index);
-    auto r = spawn_replicator(self->system(), ro, peer, st.store, std::move(known), st.commit);
+    auto r = spawn_replicator(self->system(), ro, peer, st.store, std::move(known), st.commit,
+                              st.snapshot);
     self->link_to(r);
     st.replicators.emplace(id, r);
     st.match[id] = 0;
@@ -614,6 +622,158 @@ void on_append_request(self_ptr self, append_request& req) {
   send_ready_acks(self);
 }
 
+// -- snapshots -----------------------------------------------------------------------------------
+
+// The snapshot `meta` is durable in storage: forget what it replaced.
+void record_snapshot(self_ptr self, const snapshot_meta& meta) {
+  auto& st = self->state;
+  st.snapshot = meta;
+  // Configuration entries it covers are committed: the snapshot's configuration replaces them.
+  st.configs.erase(st.configs.begin(), st.configs.upper_bound(meta.last.index));
+  st.base_config = meta.config;
+  adopt_latest_config(self);
+  st.snapshots.remove_below(meta.last.index);
+  for (auto& kv : st.replicators)
+    self->send(kv.second, snapshot_atom::value, meta, st.log.base());
+}
+
+// Our applier wrote a snapshot file: record it and purge the log below it, keeping a tail of
+// entries so a follower that lags a little still catches up from the log.
+void compact(self_ptr self, const snapshot_meta& meta) {
+  auto& st = self->state;
+  if (meta.last.index <= st.snapshot.last.index)
+    return;
+  auto trailing = st.cfg.snapshot_trailing_entries;
+  index_t upto = meta.last.index > trailing ? meta.last.index - trailing : 0;
+  upto = std::max(upto, st.log.base().index);
+  self->request(st.store, caf::infinite, purge_atom::value, meta, upto)
+    .then(
+      [self, meta, upto](index_t) {
+        auto& st = self->state;
+        if (meta.last.index <= st.snapshot.last.index)
+          return;  // a snapshot from the leader overtook this one
+        if (auto t = st.log.term_at(upto); t && upto > st.log.base().index)
+          st.log.purge_to(log_id{*t, upto});
+        record_snapshot(self, meta);
+      },
+      [self](caf::error& err) { fatal(self, "cannot record a snapshot", err); });
+}
+
+// The leader's snapshot `meta` arrived whole and checked: make it our state.
+void install_snapshot(self_ptr self, const snapshot_meta& meta, install_snapshot_response resp,
+                      node_id leader) {
+  auto& st = self->state;
+  // Storage first, in message order: the purge must precede the commit index and any append
+  // that builds on the snapshot.
+  self->request(st.store, caf::infinite, purge_atom::value, meta, meta.last.index)
+    .then(
+      [self, meta, resp, leader](index_t) mutable {
+        on_durable(self, meta.last);
+        resp.installed = true;
+        send_to_peer(self, leader, caf::make_message(resp));
+      },
+      [self](caf::error& err) { fatal(self, "cannot install a snapshot", err); });
+  bool kept = st.log.matches(meta.last);
+  st.log.purge_to(meta.last);  // keeps the entries after it only if our log agrees with it
+  if (kept) {
+    while (!st.cache.empty() && st.cache.front().index <= meta.last.index)
+      st.cache.pop_front();
+  } else {
+    st.cache.clear();
+    st.configs.clear();
+    st.durable = meta.last.index;  // nothing else is left to become durable
+  }
+  // The applier restores the file before anything fed after this message.
+  self->send(st.applier, install_atom::value, meta);
+  st.fed = std::max(st.fed, meta.last.index);
+  record_snapshot(self, meta);
+  set_commit(self, meta.last.index);
+}
+
+void on_install_snapshot(self_ptr self, install_snapshot_request& req) {
+  auto& st = self->state;
+  install_snapshot_response resp;
+  resp.from = st.cfg.id;
+  resp.last = req.meta.last;
+  if (req.term < st.hs.term) {
+    resp.term = st.hs.term;  // tells a deposed leader to step down
+    send_to_peer(self, req.leader, caf::make_message(resp));
+    return;
+  }
+  if (st.role == node_role::leader && req.term == st.hs.term) {
+    say(self, "BUG: two leaders in term " + std::to_string(req.term));
+    return;
+  }
+  if (req.term > st.hs.term || st.role != node_role::follower || st.leader != req.leader)
+    become_follower(self, req.term, req.leader);
+  st.last_leader_contact = self->clock().now();
+  self->send(st.election, heard_atom::value);
+  resp.term = st.hs.term;
+  auto reply = [&] { send_to_peer(self, req.leader, caf::make_message(resp)); };
+  if (req.meta.last.index <= st.commit) {
+    // Everything the snapshot covers is committed here already (Log Matching does the rest).
+    st.incoming.reset();
+    resp.installed = true;
+    resp.received = req.meta.size;
+    reply();
+    return;
+  }
+  if (st.incoming && !(st.incoming->meta() == req.meta))
+    st.incoming.reset();  // the leader moved on to a newer snapshot
+  if (!st.incoming) {
+    if (req.offset != 0) {
+      reply();  // received = 0: start over
+      return;
+    }
+    auto r = st.snapshots.receive(req.meta);
+    if (!r) {
+      say(self, "cannot receive a snapshot: " + self->system().render(r.error()));
+      return;
+    }
+    st.incoming = std::move(*r);
+  }
+  if (req.offset == st.incoming->received()) {
+    if (auto err = st.incoming->append(req.data)) {
+      say(self, "cannot store a snapshot chunk: " + self->system().render(err));
+      st.incoming.reset();
+      reply();
+      return;
+    }
+    if (req.done) {
+      auto err = st.incoming->commit();
+      st.incoming.reset();
+      if (err) {
+        say(self, "discarding a received snapshot: " + self->system().render(err));
+        reply();
+        return;
+      }
+      install_snapshot(self, req.meta, resp, req.leader);
+      return;
+    }
+  }
+  resp.received = st.incoming->received();  // in order, or where the leader should resume
+  reply();
+}
+
+void on_install_response(self_ptr self, const install_snapshot_response& resp) {
+  auto& st = self->state;
+  if (resp.term > st.hs.term) {
+    become_follower(self, resp.term, no_node);
+    return;
+  }
+  if (resp.term < st.hs.term || st.role != node_role::leader)
+    return;  // stale
+  auto r = st.replicators.find(resp.from);
+  if (r == st.replicators.end())
+    return;
+  self->send(r->second, resp);
+  st.last_ack[resp.from] = self->clock().now();
+  if (resp.installed && resp.last.index > st.match[resp.from]) {
+    st.match[resp.from] = resp.last.index;
+    maybe_commit(self);
+  }
+}
+
 // Leadership transfer: once the target holds our whole log, tell it to campaign right away.
 void try_transfer(self_ptr self) {
   auto& st = self->state;
@@ -680,7 +840,7 @@ node_status make_status(self_ptr self) {
   s.first_index = st.log.first_index();
   s.last = st.log.last();
   s.config = st.config;
-  s.snapshot_index = st.log.base().index;
+  s.snapshot_index = st.snapshot.last.index;
   return s;
 }
 
@@ -690,7 +850,15 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
   // A log entry of a later term proves we saw that term; never start below it.
   if (s.last.term > st.hs.term)
     st.hs = hard_state{s.last.term, no_node};
-  st.log = log_terms{s.snapshot.last, std::move(s.term_starts), s.last};
+  st.log = log_terms{s.log_base, std::move(s.term_starts), s.last};
+  st.snapshot = s.snapshot;
+  auto snaps = snapshot_store::open(st.cfg.data_dir);
+  if (!snaps) {
+    fatal(self, "cannot open the snapshot directory", snaps.error());
+    return;
+  }
+  st.snapshots = std::move(*snaps);
+  st.snapshots.remove_except(st.snapshot.last);  // files a crash left unrecorded
   st.durable = s.last.index;
   st.base_config = std::move(s.base_config);
   for (auto& rec : s.configs)
@@ -700,8 +868,17 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
   st.fed = st.applied;
   st.commit = std::max(s.commit, st.applied);
   st.role = st.may_campaign() ? node_role::follower : node_role::learner;
+  applier_options ao;
+  ao.id = st.cfg.id;
+  ao.start = st.snapshot;
+  ao.config = st.base_config;  // the snapshot's configuration, or the bootstrap one
+  ao.snapshot_dir = st.snapshots.dir();
+  ao.snapshot_entries = st.cfg.snapshot_entries;
+  ao.snapshot_bytes = st.cfg.snapshot_bytes;
+  ao.detached = st.cfg.detached;
+  ao.observer = st.cfg.observer;
   st.applier = spawn_applier(self->system(), caf::actor_cast<caf::actor>(self), std::move(sm),
-                             st.applied, st.cfg.id, st.cfg.observer);
+                             std::move(ao));
   self->link_to(st.applier);
   election_options eo;
   eo.self = st.cfg.id;
@@ -770,6 +947,12 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       }
     },
     [self](flush_atom) { flush_batch(self); },
+    [self](snapshot_atom, const snapshot_meta& meta) { compact(self, meta); },
+    [self](snapshot_atom, const caf::error& err) {
+      say(self, "snapshot failed (retried later): " + self->system().render(err));
+    },
+    [self](install_snapshot_request& req) { on_install_snapshot(self, req); },
+    [self](const install_snapshot_response& resp) { on_install_response(self, resp); },
     // Clients.
     [self](propose_atom, std::string& cmd) -> caf::result<std::string> {
       auto& st = self->state;

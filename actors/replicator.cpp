@@ -1,6 +1,8 @@
 // Replicator actor. New entries arrive as shared batches and wait in a bounded buffer; entries
 // that fell out of it (slow or returning followers) are read back from storage in byte-bounded
-// chunks. Replies reach this actor through the node, which has already checked their term.
+// chunks, and a follower that needs purged entries gets the newest snapshot streamed in chunks
+// within the same in-flight byte window. Replies reach this actor through the node, which has
+// already checked their term.
 #include "actors/replicator.hpp"
 
 #include <deque>
@@ -11,7 +13,9 @@
 #include "core/progress.hpp"
 #include "messages/append.hpp"
 #include "messages/errc.hpp"
+#include "messages/install_snapshot.hpp"
 #include "messages/internal.hpp"
+#include "persistence/snapshot_store.hpp"
 
 namespace raft {
 
@@ -35,6 +39,18 @@ struct replicator_state {
   caf::actor_clock::time_point last_sent;
   index_t match_at_last_tick = 0;
   int stalled = 0;
+  // Snapshot streaming: the follower holds [0, snap_acked) of `sending`, we sent [0, snap_sent).
+  snapshot_meta latest;
+  std::shared_ptr<snapshot_store::reader> sending;
+  uint64_t snap_sent = 0;
+  uint64_t snap_acked = 0;
+  uint64_t acked_at_last_tick = 0;
+  bool done_sent = false;
+
+  void rewind_snapshot(uint64_t offset) {
+    snap_sent = snap_acked = offset;
+    done_sent = false;
+  }
 
   index_t buffer_first() const {
     return chunks.empty() ? log.last().index + 1 : chunks.front()->front().index;
@@ -74,13 +90,60 @@ struct replicator_state {
 
 using self_ptr = caf::stateful_actor<replicator_state>*;
 
+void say(self_ptr self, const std::string& what) {
+  aout(self) << "replicator " << self->state.opts.leader << "->" << self->state.opts.follower
+             << ": " << what << "\n";
+}
+
+// The follower needs entries we no longer have: switch to streaming our newest snapshot.
+void start_snapshot(self_ptr self) {
+  auto& st = self->state;
+  st.prog->begin_snapshot(st.latest.last.index);
+  st.sending.reset();
+  if (st.latest.last.index == 0) {
+    say(self, "BUG: entries are purged but there is no snapshot");
+    return;
+  }
+  auto r = snapshot_store{st.opts.snapshot_dir}.open_reader(st.latest);
+  if (!r) {
+    say(self, "cannot open snapshot: " + self->system().render(r.error()));
+    return;  // retried on the next tick
+  }
+  st.sending = std::move(*r);
+  st.rewind_snapshot(0);
+}
+
+void stream_snapshot(self_ptr self) {
+  auto& st = self->state;
+  if (!st.sending)
+    return;
+  const auto& meta = st.sending->meta();
+  auto chunk = std::max<size_t>(st.opts.snapshot_chunk_bytes, 1);
+  auto window = std::max<uint64_t>(st.opts.max_inflight_bytes, chunk);
+  while ((st.snap_sent < meta.size || !st.done_sent) && st.snap_sent - st.snap_acked < window) {
+    auto data = st.sending->read(st.snap_sent, chunk);
+    if (!data) {
+      say(self, "cannot read snapshot: " + self->system().render(data.error()));
+      st.sending.reset();
+      return;
+    }
+    install_snapshot_request req{st.opts.term, st.opts.leader, meta, st.snap_sent,
+                                 std::move(*data), false, st.commit};
+    req.done = req.offset + req.data.size() >= meta.size;
+    st.snap_sent += req.data.size();
+    st.done_sent = req.done;
+    self->send(st.peer, std::move(req));
+    st.last_sent = self->clock().now();
+  }
+}
+
 void send_append(self_ptr self, log_entries entries) {
   auto& st = self->state;
   index_t next = entries.empty() ? st.prog->next() : entries.front().index;
   auto prev_term = st.log.term_at(next - 1);
   if (!prev_term) {
     // The entry before `next` was compacted away: only a snapshot can help this follower.
-    st.prog->begin_snapshot(st.log.base().index);
+    start_snapshot(self);
     return;
   }
   size_t bytes = 0;
@@ -98,14 +161,21 @@ void send_heartbeat(self_ptr self) {
   auto& st = self->state;
   index_t m = std::max(st.prog->match(), st.log.base().index);
   auto t = st.log.term_at(m);
-  append_request req{st.opts.term, st.opts.leader, log_id{t.value_or(0), m}, {}, st.commit,
-                     st.seq};
+  if (!t) {
+    m = st.log.base().index;
+    t = st.log.base().term;
+  }
+  append_request req{st.opts.term, st.opts.leader, log_id{*t, m}, {}, st.commit, st.seq};
   self->send(st.peer, std::move(req));
   st.last_sent = self->clock().now();
 }
 
 void pump(self_ptr self) {
   auto& st = self->state;
+  if (st.prog->state() == progress::mode::snapshot) {
+    stream_snapshot(self);
+    return;
+  }
   while (st.prog->can_send()) {
     index_t next = st.prog->next();
     if (next > st.log.last().index) {
@@ -131,9 +201,10 @@ void pump(self_ptr self) {
           [self](caf::error& err) {
             auto& st = self->state;
             st.reading = false;
-            if (is(err, errc::snapshot_needed))
-              st.prog->begin_snapshot(st.log.base().index);
-            else
+            if (is(err, errc::snapshot_needed)) {
+              start_snapshot(self);
+              stream_snapshot(self);
+            } else
               aout(self) << "replicator " << st.opts.follower << ": read failed: "
                          << self->system().render(err) << "\n";
           });
@@ -145,11 +216,15 @@ void pump(self_ptr self) {
       return;
     send_append(self, std::move(batch));
   }
+  if (st.prog->state() == progress::mode::snapshot)
+    stream_snapshot(self);
 }
 
 caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer,
-                         persistence_actor store, log_terms log, index_t commit) {
+                         persistence_actor store, log_terms log, index_t commit,
+                         snapshot_meta latest) {
   auto& st = self->state;
+  st.latest = std::move(latest);
   st.opts = opts;
   st.peer = std::move(peer);
   st.store = std::move(store);
@@ -204,15 +279,54 @@ caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer
       auto& st = self->state;
       st.peer = std::move(peer);
       st.prog->reset();
+      st.rewind_snapshot(st.snap_acked);
       pump(self);
+    },
+    [self](snapshot_atom, snapshot_meta& meta, log_id base) {
+      auto& st = self->state;
+      if (meta.last.index > st.latest.last.index)
+        st.latest = std::move(meta);
+      if (base.index > st.log.base().index)
+        st.log.purge_to(base);
+    },
+    [self](const install_snapshot_response& resp) {
+      auto& st = self->state;
+      if (st.prog->state() != progress::mode::snapshot || !st.sending
+          || resp.last != st.sending->meta().last)
+        return;  // answers a stream we no longer run
+      if (resp.installed) {
+        st.sending.reset();
+        st.prog->snapshot_done(resp.last.index);
+        pump(self);
+        return;
+      }
+      if (resp.received < st.snap_acked || resp.received > st.snap_sent)
+        st.rewind_snapshot(resp.received);  // the follower restarted the transfer, or is ahead
+      else
+        st.snap_acked = resp.received;
+      stream_snapshot(self);
     },
     [self](tick_atom_t) {
       auto& st = self->state;
       auto now = self->clock().now();
       if (now - st.last_sent >= st.opts.heartbeat_interval)
         send_heartbeat(self);
-      // In-flight requests but no progress for several ticks: assume they were lost.
-      if (st.prog->inflight() > 0 && st.prog->match() == st.match_at_last_tick) {
+      if (st.prog->state() == progress::mode::snapshot) {
+        if (!st.sending)
+          start_snapshot(self);
+        // Chunks out but none confirmed for several ticks: resend from the last confirmed one.
+        if (st.sending && (st.snap_sent > st.snap_acked || st.done_sent)
+            && st.snap_acked == st.acked_at_last_tick) {
+          if (++st.stalled >= stall_ticks) {
+            st.rewind_snapshot(st.snap_acked);
+            st.stalled = 0;
+          }
+        } else {
+          st.stalled = 0;
+        }
+        st.acked_at_last_tick = st.snap_acked;
+      } else if (st.prog->inflight() > 0 && st.prog->match() == st.match_at_last_tick) {
+        // In-flight requests but no progress for several ticks: assume they were lost.
         if (++st.stalled >= stall_ticks) {
           st.prog->reset();
           st.stalled = 0;
@@ -230,8 +344,10 @@ caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer
 } // namespace
 
 caf::actor spawn_replicator(caf::actor_system& sys, replicator_options opts, caf::actor peer,
-                            persistence_actor store, log_terms log, index_t commit) {
-  return sys.spawn(replicator, opts, std::move(peer), std::move(store), std::move(log), commit);
+                            persistence_actor store, log_terms log, index_t commit,
+                            snapshot_meta snapshot) {
+  return sys.spawn(replicator, opts, std::move(peer), std::move(store), std::move(log), commit,
+                   std::move(snapshot));
 }
 
 } // namespace raft

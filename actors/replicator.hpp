@@ -2,6 +2,8 @@
 // control window, heartbeats, fast backtracking on rejection, and reads of older entries from storage.
 #pragma once
 
+#include <string>
+
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
@@ -20,6 +22,8 @@ struct replicator_options {
   size_t max_inflight_msgs = 64;
   size_t max_inflight_bytes = 32 << 20;
   size_t max_buffer_bytes = 64 << 20;  // entries kept in memory for a slow follower
+  std::string snapshot_dir;            // where the leader's snapshot files are (snapshot_store)
+  size_t snapshot_chunk_bytes = 1 << 20;
 };
 
 /// Messages from the node:
@@ -28,8 +32,13 @@ struct replicator_options {
 ///   (heartbeat_atom, uint64_t seq)    send a heartbeat now, tagged with a ReadIndex round
 ///   append_response                   the follower's reply (term already checked by the node)
 ///   (peer_atom, caf::actor)           a new handle for the follower (reconnect)
-/// `log` is the leader's log shape at spawn time; `commit` its commit index.
+///   (snapshot_atom, snapshot_meta, log_id base)  a newer snapshot is durable and the log was
+///                                     purged up to `base`
+///   install_snapshot_response         the follower's reply to a snapshot chunk (term checked)
+/// `log` is the leader's log shape at spawn time, `commit` its commit index and `snapshot` its
+/// newest snapshot, streamed in chunks to a follower that needs purged entries.
 caf::actor spawn_replicator(caf::actor_system& sys, replicator_options opts, caf::actor peer,
-                            persistence_actor store, log_terms log, index_t commit);
+                            persistence_actor store, log_terms log, index_t commit,
+                            snapshot_meta snapshot = {});
 
 } // namespace raft

@@ -3,11 +3,23 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 #include "messages/log_id.hpp"
 
 namespace raft {
+
+/// The state as of one applied index, captured by state_machine::snapshot() and written out
+/// while the machine goes on applying.
+class state_snapshot {
+public:
+  virtual ~state_snapshot() = default;
+
+  /// Streams the captured state to `out`. Runs on another thread, concurrently with apply(), so
+  /// it may only touch what snapshot() captured. Returns false if the state cannot be written.
+  virtual bool write(std::ostream& out) = 0;
+};
 
 class state_machine {
 public:
@@ -21,11 +33,14 @@ public:
   /// apply actor after ReadIndex). Must not change the state.
   virtual std::string query(const std::string& request) const = 0;
 
-  /// Writes the whole state to `out` (may be empty if the application persists state itself).
-  virtual void save(std::ostream& out) const = 0;
+  /// Captures the state as of the last apply() for log compaction. Called between applies and
+  /// should be quick (a copy, or copy-on-write); the writing happens later, elsewhere. A machine
+  /// that keeps its state durably itself may return a snapshot that writes nothing.
+  virtual std::unique_ptr<state_snapshot> snapshot() const = 0;
 
-  /// Replaces the whole state with what save() wrote; called before any apply(). Returns false
-  /// (leaving the state untouched) if the stream is malformed or truncated.
+  /// Replaces the whole state with what a snapshot wrote (possibly on another node); called
+  /// before any apply() that follows it. Returns false, leaving the state untouched, if the
+  /// stream is malformed or truncated.
   virtual bool restore(std::istream& in) = 0;
 };
 

@@ -126,15 +126,40 @@ std::string kv_state_machine::digest() const {
   return fmt::format("{:016x}", h);
 }
 
-void kv_state_machine::save(std::ostream& out) const {
-  put_u32(out, static_cast<uint32_t>(data_.size() >> 32));
-  put_u32(out, static_cast<uint32_t>(data_.size()));
-  for (const auto& [k, v] : data_) {
+namespace {
+
+void write_content(std::ostream& out, const std::map<std::string, std::string>& data) {
+  put_u32(out, static_cast<uint32_t>(data.size() >> 32));
+  put_u32(out, static_cast<uint32_t>(data.size()));
+  for (const auto& [k, v] : data) {
     put_u32(out, static_cast<uint32_t>(k.size()));
     out.write(k.data(), static_cast<std::streamsize>(k.size()));
     put_u32(out, static_cast<uint32_t>(v.size()));
     out.write(v.data(), static_cast<std::streamsize>(v.size()));
   }
+}
+
+class kv_snapshot : public state_snapshot {
+public:
+  explicit kv_snapshot(std::map<std::string, std::string> data) : data_(std::move(data)) {}
+
+  bool write(std::ostream& out) override {
+    write_content(out, data_);
+    return static_cast<bool>(out);
+  }
+
+private:
+  std::map<std::string, std::string> data_;
+};
+
+} // namespace
+
+void kv_state_machine::save(std::ostream& out) const {
+  write_content(out, data_);
+}
+
+std::unique_ptr<state_snapshot> kv_state_machine::snapshot() const {
+  return std::make_unique<kv_snapshot>(data_);
 }
 
 bool kv_state_machine::restore(std::istream& in) {

@@ -13,8 +13,12 @@ class kv_state_machine : public state_machine {
 public:
   std::string apply(index_t index, const std::string& command) override;
   std::string query(const std::string& request) const override;
-  void save(std::ostream& out) const override;
+  /// A copy of the content: O(size) on the apply actor, then written out concurrently.
+  std::unique_ptr<state_snapshot> snapshot() const override;
   bool restore(std::istream& in) override;
+
+  /// Writes the content in the snapshot format restore() reads.
+  void save(std::ostream& out) const;
 
   /// Executes one command; reads (get, digest, size) leave the state alone.
   kv_result execute(const kv_command& cmd);

@@ -25,6 +25,9 @@ using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using await_atom = caf::atom_constant<caf::atom("await")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
 using deposed_atom = caf::atom_constant<caf::atom("deposed")>;
+using install_atom = caf::atom_constant<caf::atom("install")>;
+// applier -> node, node -> replicator: a new snapshot is durable
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 // node <-> election
 using heard_atom = caf::atom_constant<caf::atom("heard")>;
 using role_atom = caf::atom_constant<caf::atom("role")>;

@@ -7,6 +7,7 @@
 #include "messages/append.hpp"
 #include "messages/errc.hpp"
 #include "messages/hard_state.hpp"
+#include "messages/install_snapshot.hpp"
 #include "messages/kv.hpp"
 #include "messages/log_entry.hpp"
 #include "messages/membership_change.hpp"
@@ -29,6 +30,8 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<vote_response>("raft.vote_response");
   cfg.add_message_type<append_request>("raft.append_request");
   cfg.add_message_type<append_response>("raft.append_response");
+  cfg.add_message_type<install_snapshot_request>("raft.install_snapshot_request");
+  cfg.add_message_type<install_snapshot_response>("raft.install_snapshot_response");
   cfg.add_message_type<node_status>("raft.node_status");
   cfg.add_message_type<membership_change>("raft.membership_change");
   cfg.add_message_type<timeout_now>("raft.timeout_now");

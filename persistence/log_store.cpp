@@ -105,8 +105,8 @@ void write_batch::set_commit(index_t x) {
   ops_.push_back(std::move(o));
 }
 
-void write_batch::purge(const snapshot_meta& x) {
-  op o{op_kind::purge, {}, {}, 0, x};
+void write_batch::purge(const snapshot_meta& x, index_t upto) {
+  op o{op_kind::purge, {}, {}, upto, x};
   ops_.push_back(std::move(o));
 }
 
@@ -174,6 +174,7 @@ constexpr const char* k_hard_state = "hard_state";
 constexpr const char* k_commit = "commit";
 constexpr const char* k_snapshot = "snapshot";
 constexpr const char* k_first_index = "first_index";
+constexpr const char* k_log_base = "log_base";  // id of the entry before first_index
 
 std::string lmdb_what(int rc) {
   return mdb_strerror(rc);  // also covers plain errno values
@@ -236,6 +237,7 @@ struct cursor_ptr {
 // The committed (or, inside a batch, the in-progress) state the write path validates against.
 struct view {
   index_t first = 1;
+  log_id base;  // the entry just before `first`: a purged one, or the snapshot's last
   log_id last;
   index_t commit = 0;
   snapshot_meta snap;
@@ -317,13 +319,19 @@ struct log_store::impl {
         || (rc = get_meta_obj(txn, k_snapshot, v.snap)) != 0
         || (rc = get_meta_obj(txn, k_hard_state, v.hard)) != 0)
       return rc;
+    // Stores written before partial purges existed have no base: it was the snapshot's last.
+    rc = get_meta_obj(txn, k_log_base, v.base);
+    if (rc == MDB_NOTFOUND)
+      v.base = v.snap.last;
+    else if (rc != 0)
+      return rc;
     cursor_ptr c;
     if ((rc = mdb_cursor_open(txn, log, &c.cur)) != 0)
       return rc;
     MDB_val k, d;
     rc = mdb_cursor_get(c.cur, &k, &d, MDB_LAST);
     if (rc == MDB_NOTFOUND) {
-      v.last = v.snap.last;
+      v.last = v.base;
       return 0;
     }
     if (rc != 0)
@@ -359,6 +367,10 @@ struct log_store::impl {
     }
     if (idx == v.snap.last.index) {
       out = v.snap.last.term;
+      return 0;
+    }
+    if (idx == v.base.index) {
+      out = v.base.term;
       return 0;
     }
     if (idx < v.first || idx > v.last.index) {
@@ -517,7 +529,8 @@ struct log_store::impl {
     return {};
   }
 
-  step apply_purge(MDB_txn* txn, view& v, const snapshot_meta& m, op_result& res) {
+  step apply_purge(MDB_txn* txn, view& v, const snapshot_meta& m, index_t upto,
+                   op_result& res) {
     res.first_index = v.first;
     if (m.last.index == 0)
       return {0, make_error(errc::invalid_argument, "purge: snapshot at index 0")};
@@ -528,12 +541,21 @@ struct log_store::impl {
     if (auto rc = term_in_view(txn, v, m.last.index, t, found))
       return {rc, {}};
     if (found && t == m.last.term) {
-      if (auto rc = delete_upto(txn, log, m.last.index))
-        return {rc, {}};
-      if (auto rc = delete_upto(txn, config, m.last.index))
-        return {rc, {}};
-      if (v.last.index == m.last.index)
-        v.last = m.last;
+      // Entries up to `upto` go; those between it and the snapshot stay for lagging followers.
+      upto = upto == 0 ? m.last.index : std::min(upto, m.last.index);
+      if (upto > v.base.index) {
+        term_t base_term = 0;
+        if (auto rc = term_in_view(txn, v, upto, base_term, found))
+          return {rc, {}};
+        if (auto rc = delete_upto(txn, log, upto))
+          return {rc, {}};
+        if (auto rc = delete_upto(txn, config, upto))
+          return {rc, {}};
+        v.base = log_id{base_term, upto};
+        v.first = upto + 1;
+        if (v.last.index == upto)
+          v.last = v.base;
+      }
     } else {
       // Raft's InstallSnapshot rule: a log that does not contain the snapshot's last entry is
       // discarded entirely.
@@ -542,9 +564,10 @@ struct log_store::impl {
       if (auto rc = mdb_drop(txn, config, 0))
         return {rc, {}};
       v.last = m.last;
+      v.base = m.last;
+      v.first = m.last.index + 1;
     }
     v.snap = m;
-    v.first = m.last.index + 1;
     // A snapshot only covers committed entries; this also keeps truncation above it refused.
     v.commit = std::max(v.commit, m.last.index);
     res.first_index = v.first;
@@ -565,6 +588,8 @@ struct log_store::impl {
     if (!(v.snap == old.snap) && (rc = put(k_snapshot, serialize(v.snap))) != 0)
       return rc;
     if (v.first != old.first && (rc = put(k_first_index, u64_value(v.first))) != 0)
+      return rc;
+    if (v.base != old.base && (rc = put(k_log_base, serialize(v.base))) != 0)
       return rc;
     return 0;
   }
@@ -737,7 +762,8 @@ caf::expected<log_store> log_store::open(const storage_options& opts) {
         || (rc = put(k_hard_state, serialize(v.hard))) != 0
         || (rc = put(k_commit, u64_value(v.commit))) != 0
         || (rc = put(k_snapshot, serialize(v.snap))) != 0
-        || (rc = put(k_first_index, u64_value(v.first))) != 0)
+        || (rc = put(k_first_index, u64_value(v.first))) != 0
+        || (rc = put(k_log_base, serialize(v.base))) != 0)
       return lmdb_error(rc, dir, "initializing the store");
     if ((rc = txn.commit()) != 0)
       return lmdb_error(rc, dir, "committing the initial state");
@@ -770,7 +796,8 @@ caf::expected<log_store> log_store::open(const storage_options& opts) {
                         + stored_cluster + "', not node " + std::to_string(opts.id)
                         + " of cluster '" + opts.cluster_id + "'");
   auto& c = p->cache;
-  if (c.first != c.snap.last.index + 1 || c.last.index + 1 < c.first)
+  if (c.first != c.base.index + 1 || c.base.index > c.snap.last.index
+      || c.last.index + 1 < c.first || c.last.index < c.snap.last.index)
     return corrupt(dir, "first index " + std::to_string(c.first) + " inconsistent with snapshot "
                           + std::to_string(c.snap.last.index) + " / last index "
                           + std::to_string(c.last.index));
@@ -827,7 +854,7 @@ caf::expected<std::vector<op_result>> log_store::commit(const write_batch& batch
           v.commit = std::max(v.commit, o.index);
           break;
         case write_batch::op_kind::purge:
-          s = d.apply_purge(txn.txn, v, o.snapshot, res);
+          s = d.apply_purge(txn.txn, v, o.snapshot, o.index, res);
           break;
       }
       rc = s.rc;
@@ -887,6 +914,7 @@ caf::expected<stored_state> log_store::load() const {
   st.cluster_id = d.cluster_id;
   st.hard = v.hard;
   st.first_index = v.first;
+  st.log_base = v.base;
   st.last = v.last;
   st.commit = v.commit;
   st.snapshot = v.snap;
@@ -901,6 +929,8 @@ caf::expected<stored_state> log_store::load() const {
   int rc = mdb_cursor_get(c.cur, &k, &val, MDB_FIRST);
   for (; rc == 0; rc = mdb_cursor_get(c.cur, &k, &val, MDB_NEXT)) {
     auto idx = decode_key(k);
+    if (idx <= v.snap.last.index)
+      continue;  // committed and folded into the snapshot's configuration
     term_t t = 0;
     if (auto rc2 = d.log_term(txn, idx, t))
       return lmdb_error(rc2, d.dir, "config entry without log entry");
@@ -1016,7 +1046,7 @@ caf::expected<term_t> log_store::term_at(index_t index) const {
   if (index > v.last.index)
     return make_error(errc::invalid_argument, "term_at: index beyond the last index", index,
                       v.last.index);
-  if (index < v.snap.last.index)
+  if (index < v.base.index && index != v.snap.last.index)
     return make_error(errc::snapshot_needed, "term_at: entry was compacted", index, v.first);
   term_t t = 0;
   bool found = false;

@@ -37,7 +37,7 @@ public:
     op_kind kind;
     hard_state hard;
     log_entries entries;
-    index_t index = 0;  // truncate: first index to delete; commit: the commit index
+    index_t index = 0;  // truncate: first index to delete; commit: the commit index; purge: upto
     snapshot_meta snapshot;
   };
 
@@ -45,7 +45,10 @@ public:
   void append(log_entries xs);
   void truncate(index_t from);
   void set_commit(index_t x);
-  void purge(const snapshot_meta& x);
+  /// Records snapshot `x` and deletes log entries up to `upto` (0 or above x.last: up to
+  /// x.last), keeping the rest as trailing entries for lagging followers. A log that does not
+  /// contain x.last is discarded whole (InstallSnapshot). An older snapshot is ignored.
+  void purge(const snapshot_meta& x, index_t upto = 0);
 
   const std::vector<op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }

@@ -161,9 +161,9 @@ persistence_actor::behavior_type persistence_impl(self_ptr self, std::shared_ptr
       schedule_flush(self);
       return rp;
     },
-    [=](purge_atom, const snapshot_meta& meta) {
+    [=](purge_atom, const snapshot_meta& meta, index_t upto) {
       auto rp = self->make_response_promise<index_t>();
-      self->state.batch.purge(meta);
+      self->state.batch.purge(meta, upto);
       self->state.promises.emplace_back(rp);
       schedule_flush(self);
       return rp;

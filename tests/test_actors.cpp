@@ -333,7 +333,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_FIXTURE_TEST_SUITE(applier_actor, fixture)
 
 BOOST_AUTO_TEST_CASE(applies_in_order_exactly_once_and_answers_waiting_clients) {
-  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), 0);
+  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), applier_options{});
   to_kill.push_back(a);
   caf::scoped_actor self{sys, true};
   auto put = [](std::string k, std::string v) {
@@ -365,7 +365,7 @@ BOOST_AUTO_TEST_CASE(applies_in_order_exactly_once_and_answers_waiting_clients) 
 }
 
 BOOST_AUTO_TEST_CASE(refuses_a_gap_and_reports_where_it_stands) {
-  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), 0);
+  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), applier_options{});
   to_kill.push_back(a);
   caf::anon_send(a, apply_atom::value, log_entries{log_entry{2, 1, entry_kind::noop, {}}});
   sched.run();
