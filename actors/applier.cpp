@@ -79,6 +79,9 @@ struct applier_state {
     config = meta.config;
     snapshot_index = meta.last.index;
     bytes_since_snapshot = 0;
+    if (opts.observer)
+      opts.observer(node_event{node_event::snapshot_restored, opts.id, {}, meta.last.term,
+                               meta.last.index});
     return caf::none;
   }
 };

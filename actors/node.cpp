@@ -228,12 +228,12 @@ void store_entries(self_ptr self, log_entries entries) {
 void sync_replicators(self_ptr self);
 void notify_role(self_ptr self);
 
-void adopt_latest_config(self_ptr self) {
+void adopt_latest_config(self_ptr self, bool via_snapshot = false) {
   auto& st = self->state;
   auto previous = st.config;
   if (st.configs.empty()) {
     st.config = st.base_config;
-    st.config_id = st.log.base();
+    st.config_id = st.snapshot.last;
   } else {
     st.config = st.configs.rbegin()->second.second;
     st.config_id = st.configs.rbegin()->second.first;
@@ -245,6 +245,7 @@ void adopt_latest_config(self_ptr self) {
     ev.index = st.config_id.index;
     ev.config = &st.config;
     ev.previous = &previous;
+    ev.via_snapshot = via_snapshot;
     st.cfg.observer(ev);
   }
   // A configuration takes effect as soon as it is in the log, on leaders and followers alike.
@@ -625,13 +626,13 @@ void on_append_request(self_ptr self, append_request& req) {
 // -- snapshots -----------------------------------------------------------------------------------
 
 // The snapshot `meta` is durable in storage: forget what it replaced.
-void record_snapshot(self_ptr self, const snapshot_meta& meta) {
+void record_snapshot(self_ptr self, const snapshot_meta& meta, bool installed) {
   auto& st = self->state;
   st.snapshot = meta;
   // Configuration entries it covers are committed: the snapshot's configuration replaces them.
   st.configs.erase(st.configs.begin(), st.configs.upper_bound(meta.last.index));
   st.base_config = meta.config;
-  adopt_latest_config(self);
+  adopt_latest_config(self, installed);
   st.snapshots.remove_below(meta.last.index);
   for (auto& kv : st.replicators)
     self->send(kv.second, snapshot_atom::value, meta, st.log.base());
@@ -654,7 +655,7 @@ void compact(self_ptr self, const snapshot_meta& meta) {
           return;  // a snapshot from the leader overtook this one
         if (auto t = st.log.term_at(upto); t && upto > st.log.base().index)
           st.log.purge_to(log_id{*t, upto});
-        record_snapshot(self, meta);
+        record_snapshot(self, meta, false);
       },
       [self](caf::error& err) { fatal(self, "cannot record a snapshot", err); });
 }
@@ -686,7 +687,7 @@ void install_snapshot(self_ptr self, const snapshot_meta& meta, install_snapshot
   // The applier restores the file before anything fed after this message.
   self->send(st.applier, install_atom::value, meta);
   st.fed = std::max(st.fed, meta.last.index);
-  record_snapshot(self, meta);
+  record_snapshot(self, meta, true);
   set_commit(self, meta.last.index);
 }
 

@@ -25,15 +25,18 @@ struct log_entry;
 
 /// What a node reports to an observer (tests, metrics). Pointers are valid during the call only.
 struct node_event {
-  enum kind_t { role_changed, committed, applied, config_changed } kind;
+  enum kind_t { role_changed, committed, applied, config_changed, snapshot_restored } kind;
   node_id node = no_node;
   std::string role;                  // role_changed
   term_t term = 0;                   // role_changed: the new term
-  index_t index = 0;                 // committed: new commit index; applied: the entry's index
+  index_t index = 0;                 // committed: new commit index; applied: the entry's index;
+                                     // snapshot_restored: the snapshot's last index (and term)
   const log_terms* log = nullptr;    // role_changed, committed: the node's log at that moment
   const log_entry* entry = nullptr;  // applied
   const membership* config = nullptr;    // config_changed: the configuration now in effect
   const membership* previous = nullptr;  // config_changed: the one it replaced
+  bool via_snapshot = false;         // config_changed: came with a leader's snapshot, which may
+                                     // skip any number of intermediate configurations
 };
 
 struct node_config {

@@ -271,7 +271,10 @@ caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer
       } else {
         auto hint = next_after_reject(st.log, st.prog->match(), resp.rejected,
                                       resp.conflict_term, resp.conflict_index);
-        st.prog->rejected(resp.rejected, hint);
+        // A stale rejection (e.g. of a heartbeat) still proves the follower is reachable: a
+        // probe whose reply was lost may go out again.
+        if (!st.prog->rejected(resp.rejected, hint))
+          st.prog->heard();
       }
       pump(self);
     },

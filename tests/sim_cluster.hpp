@@ -111,6 +111,7 @@ struct checker {
   std::map<std::string, index_t> apply_index_of_value;  // first index each put value landed at
   std::string first_violation;
   size_t config_changes = 0;
+  std::map<node_id, size_t> restores;           // snapshots restored (start-up or install)
 
   // Records the first violation; the simulation driver stops at its next step. (Throwing here
   // would only kill the actor that reported the event.)
@@ -158,10 +159,21 @@ struct checker {
         from = std::max(from, ev.index);
         break;
       }
+      case node_event::snapshot_restored: {
+        // Applies resume right after the snapshot; what it covers is not applied one by one.
+        auto& last = last_applied[ev.node];
+        if (ev.index < last)
+          fail("node " + std::to_string(ev.node) + " restored snapshot " + std::to_string(ev.index)
+               + " after applying " + std::to_string(last));
+        last = ev.index;
+        ++restores[ev.node];
+        break;
+      }
       case node_event::config_changed:
         // Single-server changes: consecutive configurations share a majority. (A spare that
         // had no configuration yet adopts the cluster's; it could not form a majority before.)
-        if (!ev.previous->voters.empty() && !one_server_apart(*ev.previous, *ev.config))
+        if (!ev.via_snapshot && !ev.previous->voters.empty()
+            && !one_server_apart(*ev.previous, *ev.config))
           return fail("node " + std::to_string(ev.node) + " switched between configurations "
                       "more than one voter apart at index " + std::to_string(ev.index) + ": "
                       + voters(*ev.previous) + " -> " + voters(*ev.config));
@@ -367,6 +379,10 @@ struct options {
   int client_ops = 300;
   int client_concurrency = 4;
   bool faults = true;
+  // Small thresholds make every run compact, purge and stream snapshots in many chunks.
+  uint64_t snapshot_entries = 25;
+  raft::index_t snapshot_trailing = 5;
+  size_t snapshot_chunk = 256;
   std::chrono::milliseconds fault_phase{20000};
   std::chrono::milliseconds heal_phase{15000};
 };
@@ -431,6 +447,10 @@ public:
     nc.election_timeout = std::chrono::milliseconds(300);
     nc.max_batch_entries = 8;  // small batches exercise pipelining and backtracking
     nc.max_inflight_msgs = 4;
+    nc.max_inflight_bytes = 2048;  // also bounds snapshot chunks in flight
+    nc.snapshot_entries = opts_.snapshot_entries;
+    nc.snapshot_trailing_entries = opts_.snapshot_trailing;
+    nc.snapshot_chunk_bytes = opts_.snapshot_chunk;
     nc.seed = opts_.seed * 31 + id * 1000003 + restarts_;
     nc.observer = [this](const node_event& ev) { check_.on_event(ev); };
     nc.log = [this](const std::string& line) { remember(line); };

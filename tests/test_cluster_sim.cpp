@@ -38,7 +38,9 @@ std::string run_seed(size_t nodes, uint64_t seed, bool faults, size_t spares = 0
       return err + "\nlast diagnostics:\n" + c.recent_log();
     if (c.client_history().acked_writes() == 0)
       return "no write was ever acknowledged";
-    size_t reads = 0, unknown = 0;
+    size_t reads = 0, unknown = 0, restores = 0;
+    for (auto& kv : c.invariants().restores)
+      restores += kv.second;
     for (auto& op : c.client_history().ops) {
       reads += !op.write && op.result == sim::outcome::ok;
       unknown += op.result == sim::outcome::unknown;
@@ -49,7 +51,8 @@ std::string run_seed(size_t nodes, uint64_t seed, bool faults, size_t spares = 0
                                << c.invariants().committed.size() << " entries committed, "
                                << c.net().sent << " messages sent, " << c.net().dropped
                                << " dropped, " << c.invariants().config_changes
-                               << " configuration changes seen");
+                               << " configuration changes seen, " << restores
+                               << " snapshots restored");
     return {};
   } catch (const sim::violation& v) {
     return std::string{v.what()} + (cp ? "\nlast diagnostics:\n" + cp->recent_log() : "");
