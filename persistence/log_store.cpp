@@ -105,6 +105,10 @@ void write_batch::set_commit(index_t x) {
   ops_.push_back(std::move(o));
 }
 
+void write_batch::purge(const snapshot_meta& x) {
+  purge(x, x.last.index);
+}
+
 void write_batch::purge(const snapshot_meta& x, index_t upto) {
   op o{op_kind::purge, {}, {}, upto, x};
   ops_.push_back(std::move(o));
@@ -542,7 +546,7 @@ struct log_store::impl {
       return {rc, {}};
     if (found && t == m.last.term) {
       // Entries up to `upto` go; those between it and the snapshot stay for lagging followers.
-      upto = upto == 0 ? m.last.index : std::min(upto, m.last.index);
+      upto = std::min(upto, m.last.index);
       if (upto > v.base.index) {
         term_t base_term = 0;
         if (auto rc = term_in_view(txn, v, upto, base_term, found))

@@ -45,10 +45,11 @@ public:
   void append(log_entries xs);
   void truncate(index_t from);
   void set_commit(index_t x);
-  /// Records snapshot `x` and deletes log entries up to `upto` (0 or above x.last: up to
-  /// x.last), keeping the rest as trailing entries for lagging followers. A log that does not
-  /// contain x.last is discarded whole (InstallSnapshot). An older snapshot is ignored.
-  void purge(const snapshot_meta& x, index_t upto = 0);
+  /// Records snapshot `x` and deletes log entries up to min(upto, x.last.index), keeping the
+  /// rest as trailing entries for lagging followers. A log that does not contain x.last is
+  /// discarded whole (InstallSnapshot). An older snapshot is ignored.
+  void purge(const snapshot_meta& x, index_t upto);
+  void purge(const snapshot_meta& x);  // up to x.last
 
   const std::vector<op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }

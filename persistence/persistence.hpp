@@ -36,7 +36,7 @@ using persistence_actor = caf::typed_actor<
   // Delete entries with index >= the given one; refused below the commit index. Replies with the
   // new last log id once durable.
   caf::replies_to<truncate_atom, index_t>::with<log_id>,
-  // Record a snapshot's metadata and purge the log prefix up to `upto` (0: meta.last.index);
+  // Record a snapshot's metadata and purge the log prefix up to min(upto, meta.last.index);
   // entries after it are kept when the log contains meta.last, else the log is discarded whole.
   // Replies with the new first index once durable.
   caf::replies_to<purge_atom, snapshot_meta, index_t>::with<index_t>,

@@ -440,7 +440,7 @@ public:
     // Spares start outside the configuration and learn it from the leader's log once added.
     if (id <= opts_.nodes)
       nc.bootstrap = members_;
-    nc.data_dir = (dir_ / ("node-" + std::to_string(id))).string();
+    nc.data_dir = data_dir(id).string();
     nc.sync = false;      // in-process crashes cannot lose page-cache writes; keeps runs fast
     nc.detached = false;  // everything on the deterministic scheduler
     nc.heartbeat_interval = std::chrono::milliseconds(50);
@@ -517,6 +517,28 @@ public:
       sched_.trigger_timeout();
     }
   }
+
+  /// Runs `n` scheduler steps (one job, or one timer when nothing is runnable): a way to stop
+  /// the cluster in the middle of a message exchange that takes no virtual time.
+  void run_steps(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!check_.first_violation.empty())
+        throw violation(check_.first_violation);
+      if (!sched_.jobs.empty()) {
+        auto k = rng_() % sched_.jobs.size();
+        std::swap(sched_.jobs[0], sched_.jobs[k]);
+        sched_.run_once();
+      } else if (!sched_.trigger_timeout()) {
+        return;
+      }
+    }
+  }
+
+  std::filesystem::path data_dir(node_id id) const {
+    return dir_ / ("node-" + std::to_string(id));
+  }
+
+  bool alive(node_id id) const { return alive_[id - 1]; }
 
   /// Random faults for the given duration: partitions, an isolated leader, loss, duplication,
   /// reordering, crashes and restarts.
@@ -685,6 +707,66 @@ private:
   uint64_t restarts_ = 0;
   size_t total_ = 0;
   std::deque<std::string> log_;
+};
+
+// -- helpers for targeted scenarios -------------------------------------------------------------
+
+// Sends `xs` to node `id` and drives the simulation until the reply arrives (or `d` passes).
+template <class T, class... Ts>
+caf::expected<T> ask(cluster& c, node_id id, std::chrono::milliseconds d, Ts... xs) {
+  caf::scoped_actor self{c.system(), true};
+  auto h = self->request(c.nodes()[id - 1], caf::infinite, xs...);
+  c.run_for(d);
+  caf::expected<T> out{caf::error{}};
+  h.receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+template <class T>
+std::string describe(cluster& c, const caf::expected<T>& x) {
+  return x ? std::string{"ok"} : c.system().render(x.error());
+}
+
+inline node_id current_leader(const cluster& c) {
+  return c.invariants().leaders.empty() ? 0 : c.invariants().leaders.rbegin()->second;
+}
+
+/// Proposes puts of `<prefix><i>` = `value-<i>` for i in [0, n) concurrently through `leader`
+/// and runs the simulation for `d`; returns how many were acknowledged.
+inline size_t write_keys(cluster& c, node_id leader, int n, const std::string& prefix,
+                         std::chrono::milliseconds d = std::chrono::milliseconds(3000)) {
+  caf::scoped_actor self{c.system(), true};
+  std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> hs;
+  for (int i = 0; i < n; ++i)
+    hs.push_back(self->request(c.nodes()[leader - 1], caf::infinite, propose_atom::value,
+                               encode(kv_command::put(prefix + std::to_string(i),
+                                                      "value-" + std::to_string(i)))));
+  c.run_for(d);
+  size_t ok = 0;
+  for (auto& h : hs)
+    h.receive([&](std::string&) { ++ok; }, [](caf::error&) {});
+  return ok;
+}
+
+/// A fault-free 3-node cluster that has elected a leader; `other` is a follower.
+struct settled_cluster {
+  cluster c;
+  node_id leader = 0;
+  node_id other = 0;
+
+  explicit settled_cluster(uint64_t seed) : c(options_for(seed)) {
+    c.run_for(std::chrono::milliseconds(3000));
+    leader = current_leader(c);
+    if (leader == 0)
+      throw violation("no leader elected in a fault-free cluster");
+    other = leader % 3 + 1;
+  }
+
+  static sim::options options_for(uint64_t seed) {
+    sim::options o;
+    o.seed = seed_from_env(seed);
+    return o;
+  }
 };
 
 } // namespace sim

@@ -94,49 +94,10 @@ BOOST_AUTO_TEST_CASE(membership_changes_under_faults) {
   run_seeds(3, sim::count_from_env("CAF_RAFT_SIM_SEEDS", 200), true, 2);
 }
 
-namespace {
-
-// Sends `xs` to node `id` and drives the simulation until the reply arrives (or `d` passes).
-template <class T, class... Ts>
-caf::expected<T> ask(sim::cluster& c, raft::node_id id, std::chrono::milliseconds d, Ts... xs) {
-  caf::scoped_actor self{c.system(), true};
-  auto h = self->request(c.nodes()[id - 1], caf::infinite, xs...);
-  c.run_for(d);
-  caf::expected<T> out{caf::error{}};
-  h.receive([&](T& x) { out = std::move(x); }, [&](caf::error& err) { out = std::move(err); });
-  return out;
-}
-
-template <class T>
-std::string describe(sim::cluster& c, const caf::expected<T>& x) {
-  return x ? std::string{"ok"} : c.system().render(x.error());
-}
-
-raft::node_id current_leader(const sim::cluster& c) {
-  return c.invariants().leaders.empty() ? 0 : c.invariants().leaders.rbegin()->second;
-}
-
-// A fault-free 3-node cluster that has elected a leader; `other` is a follower.
-struct settled_cluster {
-  sim::cluster c;
-  raft::node_id leader = 0;
-  raft::node_id other = 0;
-
-  explicit settled_cluster(uint64_t seed) : c(options(seed)) {
-    c.run_for(3s);
-    leader = current_leader(c);
-    BOOST_REQUIRE(leader != 0);
-    other = leader % 3 + 1;
-  }
-
-  static sim::options options(uint64_t seed) {
-    sim::options o;
-    o.seed = sim::seed_from_env(seed);
-    return o;
-  }
-};
-
-} // namespace
+using sim::ask;
+using sim::current_leader;
+using sim::describe;
+using sim::settled_cluster;
 
 BOOST_AUTO_TEST_CASE(leadership_transfer_hands_over_to_the_target) {
   settled_cluster s{11};

@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(reads_truncate_purge_and_restart) {
   snapshot_meta meta;
   meta.last = {1, 12};
   meta.config.voters = {7, 8};
-  auto p = self->request(store, caf::infinite, purge_atom::value, meta, index_t{0});
+  auto p = self->request(store, caf::infinite, purge_atom::value, meta, meta.last.index);
   sched.run();
   t.receive([&](log_id&) { BOOST_FAIL("truncate below commit accepted"); },
             [&](caf::error& e) { BOOST_CHECK(is(e, errc::log_conflict)); });
