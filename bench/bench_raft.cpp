@@ -17,6 +17,8 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "actors/node.hpp"
@@ -34,7 +36,7 @@ namespace {
 using brun_atom = caf::atom_constant<caf::atom("brun")>;
 
 struct config : caf::actor_system_config {
-  std::string mode = "inproc";  // inproc | remote | failover | recovery
+  std::string mode = "inproc";  // inproc | remote | failover | recovery | snapshot
   std::string dir = "/tmp/caf-raft-bench";
   std::string cluster;          // remote/failover: host:port,host:port,... in node-id order
   std::string pids;             // remote/failover: node pids in the same order (CPU/RSS, kill)
@@ -45,11 +47,13 @@ struct config : caf::actor_system_config {
   double seconds = 10;          // measured window (upper bound)
   size_t keyspace = 100000;
   size_t entries = 1000000;     // recovery: log length to build
+  size_t state_mb = 256;        // snapshot: size of the replicated state to build
   bool no_sync = false;
   std::string label;
   config() {
     opt_group{custom_options_, "global"}
-      .add(mode, "mode", "inproc | remote | failover | recovery")
+      .add(mode, "mode", "inproc | remote | failover | recovery | snapshot")
+      .add(state_mb, "state-mb", "snapshot: MiB of state (values of --value-size bytes)")
       .add(dir, "dir", "data dir root (inproc, recovery)")
       .add(cluster, "cluster", "remote: comma-separated host:port in node-id order")
       .add(pids, "pids", "remote: comma-separated node pids, same order")
@@ -328,7 +332,17 @@ struct inproc_cluster {
   std::string root;
   std::vector<raft::node_api> nodes;
 
+  // A stopped node's storage thread releases the data dir shortly after the node is gone.
   caf::expected<raft::node_api> start(raft::node_id id) {
+    for (int attempt = 0;; ++attempt) {
+      auto n = try_start(id);
+      if (n || attempt == 100 || !raft::is(n.error(), raft::errc::storage_io))
+        return n;
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
+  caf::expected<raft::node_api> try_start(raft::node_id id) {
     raft::membership members;
     members.voters = {1, 2, 3};
     raft::node_config nc;
@@ -559,6 +573,95 @@ void run_recovery(caf::actor_system& sys, const config& cfg) {
   sh(fmt::format("rm -rf '{}'", root));
 }
 
+uint64_t snapshot_bytes_in(const std::string& node_dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(node_dir + "/snapshots", ec))
+    if (e.path().extension() == ".snap")
+      total += e.file_size(ec);
+  return total;
+}
+
+// Polls `n` until it has applied `target`; returns the milliseconds since `t0`, or -1.
+double await_applied(caf::scoped_actor& self, const raft::node_api& n, raft::index_t target,
+                     int64_t t0) {
+  while (now_ns() - t0 < int64_t{1200} * 1000000000) {
+    auto s = status_of(self, n, 10s);
+    if (s && s->applied >= target)
+      return (now_ns() - t0) / 1e6;
+    std::this_thread::sleep_for(5ms);
+  }
+  return -1;
+}
+
+// Builds a state of --state-mb MiB while one follower is down with an empty data dir, then
+// times that follower's catch-up (InstallSnapshot: chunked transfer, checksum, restore) and
+// a restart from the installed snapshot.
+void run_snapshot(caf::actor_system& sys, const config& cfg) {
+  auto root = fmt::format("{}/snapshot-{}", cfg.dir, getpid());
+  sh(fmt::format("rm -rf '{}' && mkdir -p '{}'", root, root));
+  inproc_cluster c{sys, cfg, root, {}};
+  if (!c.start_all())
+    return;
+  caf::scoped_actor self{sys};
+  auto leader = wait_leader(self, c.nodes);
+  if (leader < 0)
+    return;
+  auto victim = (static_cast<size_t>(leader) + 1) % 3;
+  auto victim_dir = fmt::format("{}/node-{}", root, victim + 1);
+  c.stop(victim);
+  sh(fmt::format("rm -rf '{}'", victim_dir));
+  auto p = params_of(cfg);
+  p.keyspace = (cfg.state_mb << 20) / cfg.value_size;
+  p.ops = p.keyspace;  // every key once: the multiplicative key order is a permutation
+  p.warmup = 0;
+  p.seconds = 3600;
+  p.inflight = 256;
+  auto t_fill = now_ns();
+  auto fill = run_load(sys, p, c.nodes[static_cast<size_t>(leader)]);
+  auto fill_s = (now_ns() - t_fill) / 1e9;
+  // Wait for the leader's snapshot to cover most of the log, so the follower needs it.
+  auto leader_dir = fmt::format("{}/node-{}", root, leader + 1);
+  caf::optional<raft::node_status> ls;
+  for (int i = 0; i < 600; ++i) {
+    ls = status_of(self, c.nodes[static_cast<size_t>(leader)]);
+    if (ls && ls->snapshot_index + 20000 >= ls->commit && snapshot_bytes_in(leader_dir) > 0)
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  auto snap_bytes = snapshot_bytes_in(leader_dir);
+  auto target = ls ? ls->commit : 0;
+  auto t0 = now_ns();
+  auto n = c.start(static_cast<raft::node_id>(victim + 1));
+  if (!n) {
+    fmt::print(stderr, "restart failed: {}\n", sys.render(n.error()));
+    return;
+  }
+  c.nodes[victim] = *n;
+  c.wire();
+  auto catch_ms = await_applied(self, *n, target, t0);
+  auto installed = snapshot_bytes_in(victim_dir);
+  c.stop(victim);
+  auto t1 = now_ns();
+  auto again = c.start(static_cast<raft::node_id>(victim + 1));
+  if (!again) {
+    fmt::print(stderr, "restart failed: {}\n", sys.render(again.error()));
+    return;
+  }
+  c.nodes[victim] = *again;
+  c.wire();
+  auto restart_ms = await_applied(self, *again, target, t1);
+  fmt::print("{{\"mode\":\"snapshot\",\"sync\":{},\"state_mb\":{},\"value\":{},"
+             "\"fill_s\":{:.1f},\"fill\":{{{}}},\"snapshot_bytes\":{},\"installed_bytes\":{},"
+             "\"catch_up_ms\":{:.1f},\"transfer_mib_s\":{:.1f},\"restart_ms\":{:.1f},"
+             "\"peak_rss_kb\":{}}}\n",
+             !cfg.no_sync, cfg.state_mb, cfg.value_size, fill_s, fill, snap_bytes, installed,
+             catch_ms, catch_ms > 0 ? snap_bytes / 1048576.0 / (catch_ms / 1000) : 0.0,
+             restart_ms, self_maxrss_kb());
+  c.stop_all();
+  sh(fmt::format("rm -rf '{}'", root));
+}
+
 } // namespace
 
 void caf_main(caf::actor_system& sys, const config& cfg) {
@@ -570,6 +673,8 @@ void caf_main(caf::actor_system& sys, const config& cfg) {
     run_failover(sys, cfg);
   else if (cfg.mode == "recovery")
     run_recovery(sys, cfg);
+  else if (cfg.mode == "snapshot")
+    run_snapshot(sys, cfg);
   else
     fmt::print(stderr, "unknown --mode={}\n", cfg.mode);
 }
