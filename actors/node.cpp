@@ -457,14 +457,14 @@ void check_reads(self_ptr self) {
 
 void maybe_commit(self_ptr self) {
   auto& st = self->state;
-  auto idx = quorum_index(st.config, [&](node_id id) -> index_t {
+  auto acked = [&](node_id id) -> index_t {
     if (id == st.cfg.id)
       return st.durable;
     auto i = st.match.find(id);
     return i == st.match.end() ? 0 : i->second;
-  });
-  // Only entries of the current term commit by counting replicas (Raft §5.4.2).
-  if (idx > st.commit && st.log.term_at(idx) == st.hs.term) {
+  };
+  auto idx = next_commit(st.config, acked, st.log, st.hs.term, st.commit);
+  if (idx > st.commit) {
     set_commit(self, idx);
     start_read_round(self);
   }

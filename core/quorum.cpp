@@ -72,4 +72,12 @@ bool has_quorum(const membership& config, const std::vector<node_id>& active) {
   return tally(config, active, {}) == vote_outcome::won;
 }
 
+index_t next_commit(const membership& config, const std::function<index_t(node_id)>& acked,
+                    const log_terms& log, term_t current_term, index_t commit) {
+  auto idx = quorum_index(config, acked);
+  if (idx > commit && log.term_at(idx) == current_term)
+    return idx;
+  return commit;
+}
+
 } // namespace raft

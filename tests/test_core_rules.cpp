@@ -389,6 +389,26 @@ std::function<index_t(node_id)> acks(std::map<node_id, index_t> m) {
   };
 }
 
+// The paper's Figure 8: S1 leads term 4 with log [1@1, 2@2, 3@4]. Once S1 has copied index 2
+// (term 2) to S2 and S3, a majority stores it, yet S5 (log [1@1, 2@3]) could still win an
+// election with the votes of S2-S4 and overwrite it. So index 2 must not commit by counting;
+// it commits only together with index 3 of term 4.
+BOOST_AUTO_TEST_CASE(figure_8_an_older_terms_entry_never_commits_by_counting) {
+  membership five;
+  five.voters = {1, 2, 3, 4, 5};
+  log_terms s1{{0, 0}, {{1, 1}, {2, 2}, {4, 3}}, {4, 3}};
+  // (c): index 2 on S1, S2, S3; index 3 only on S1.
+  auto c = acks({{1, 3}, {2, 2}, {3, 2}, {4, 1}, {5, 1}});
+  BOOST_TEST(quorum_index(five, c) == 2u);
+  BOOST_TEST(next_commit(five, c, s1, 4, 1) == 1u);
+  // (e): index 3 of term 4 reaches a majority; everything up to it commits.
+  auto e = acks({{1, 3}, {2, 3}, {3, 3}, {4, 1}, {5, 1}});
+  BOOST_TEST(next_commit(five, e, s1, 4, 1) == 3u);
+  // Never backwards, and never beyond what a majority holds.
+  BOOST_TEST(next_commit(five, c, s1, 4, 3) == 3u);
+  BOOST_TEST(next_commit(five, acks({{1, 3}}), s1, 4, 0) == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(majority_sizes) {
   BOOST_TEST(majority(1) == 1u);
   BOOST_TEST(majority(2) == 2u);
