@@ -2,7 +2,9 @@
 // serialized into one in-memory buffer.
 #include "kv/kv_state_machine.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 #include <istream>
 #include <ostream>
 
@@ -14,7 +16,9 @@ namespace raft {
 
 namespace {
 
-kv_result read_only(const std::map<std::string, std::string>& data, const kv_command& cmd) {
+using map_type = kv_state_machine::map_type;
+
+kv_result read_only(const map_type& data, const kv_command& cmd) {
   kv_result r;
   r.ok = true;
   auto it = data.find(cmd.key);
@@ -22,6 +26,16 @@ kv_result read_only(const std::map<std::string, std::string>& data, const kv_com
   if (r.found)
     r.value = it->second;
   return r;
+}
+
+std::vector<const map_type::value_type*> sorted_entries(const map_type& data) {
+  std::vector<const map_type::value_type*> out;
+  out.reserve(data.size());
+  for (const auto& kv : data)
+    out.push_back(&kv);
+  std::sort(out.begin(), out.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  return out;
 }
 
 void put_u32(std::ostream& out, uint32_t x) {
@@ -84,6 +98,12 @@ std::string kv_state_machine::apply(index_t, const std::string& command) {
     r.value = "bad_request";
     return encode(r);
   }
+  if (cmd->op == kv_op::put) {
+    // The most common command has a constant result: encode it once.
+    static const std::string ok = encode(kv_result{true, false, {}});
+    execute(*cmd);
+    return ok;
+  }
   return encode(execute(*cmd));
 }
 
@@ -109,7 +129,8 @@ std::string kv_state_machine::query(const std::string& request) const {
 }
 
 std::string kv_state_machine::digest() const {
-  // FNV-1a over the ordered content; std::map iteration order makes it replica-independent.
+  // FNV-1a over the content in key order, so that it does not depend on hash-table layout.
+  auto sorted = sorted_entries(data_);
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](const std::string& s) {
     for (unsigned char c : s) {
@@ -119,19 +140,21 @@ std::string kv_state_machine::digest() const {
     h ^= 0xff;
     h *= 1099511628211ull;
   };
-  for (const auto& [k, v] : data_) {
-    mix(k);
-    mix(v);
+  for (const auto* kv : sorted) {
+    mix(kv->first);
+    mix(kv->second);
   }
   return fmt::format("{:016x}", h);
 }
 
 namespace {
 
-void write_content(std::ostream& out, const std::map<std::string, std::string>& data) {
+// Keys in sorted order: replicas with equal content write byte-identical snapshots.
+void write_content(std::ostream& out, const map_type& data) {
   put_u32(out, static_cast<uint32_t>(data.size() >> 32));
   put_u32(out, static_cast<uint32_t>(data.size()));
-  for (const auto& [k, v] : data) {
+  for (const auto* kv : sorted_entries(data)) {
+    const auto& [k, v] = *kv;
     put_u32(out, static_cast<uint32_t>(k.size()));
     out.write(k.data(), static_cast<std::streamsize>(k.size()));
     put_u32(out, static_cast<uint32_t>(v.size()));
@@ -141,7 +164,7 @@ void write_content(std::ostream& out, const std::map<std::string, std::string>& 
 
 class kv_snapshot : public state_snapshot {
 public:
-  explicit kv_snapshot(std::map<std::string, std::string> data) : data_(std::move(data)) {}
+  explicit kv_snapshot(map_type data) : data_(std::move(data)) {}
 
   bool write(std::ostream& out) override {
     write_content(out, data_);
@@ -149,7 +172,7 @@ public:
   }
 
 private:
-  std::map<std::string, std::string> data_;
+  map_type data_;
 };
 
 } // namespace
@@ -163,7 +186,7 @@ std::unique_ptr<state_snapshot> kv_state_machine::snapshot() const {
 }
 
 bool kv_state_machine::restore(std::istream& in) {
-  std::map<std::string, std::string> fresh;
+  map_type fresh;
   uint32_t hi = 0;
   uint32_t lo = 0;
   if (!get_u32(in, hi)) {
@@ -174,6 +197,7 @@ bool kv_state_machine::restore(std::istream& in) {
     if (!get_u32(in, lo))
       return false;
     uint64_t n = (uint64_t{hi} << 32) | lo;
+    fresh.reserve(static_cast<size_t>(std::min<uint64_t>(n, uint64_t{1} << 22)));  // a cut stream may lie
     for (uint64_t i = 0; i < n; ++i) {
       uint32_t len = 0;
       std::string k;

@@ -1,7 +1,7 @@
 // The built-in replicated key-value store (put, get, cas, del) used by the CLI and the tests.
 #pragma once
 
-#include <map>
+#include <unordered_map>
 #include <string>
 
 #include "actors/state_machine.hpp"
@@ -23,13 +23,14 @@ public:
   /// Executes one command; reads (get, digest, size) leave the state alone.
   kv_result execute(const kv_command& cmd);
 
-  /// Order-independent summary of the content, equal on replicas with equal state.
+  /// Summary of the content (keys in sorted order), equal on replicas with equal state.
   std::string digest() const;
 
-  const std::map<std::string, std::string>& data() const { return data_; }
+  using map_type = std::unordered_map<std::string, std::string>;
+  const map_type& data() const { return data_; }
 
 private:
-  std::map<std::string, std::string> data_;
+  map_type data_;
 };
 
 } // namespace raft
