@@ -352,6 +352,10 @@ caf::expected<node_status> cluster_client::status() {
   if (!st)
     return st;
   d.learn(*st);
+  // A node that does not lead is no place to keep asking: a removed or partitioned one may not
+  // hear of a new leader for good, so the next request must look elsewhere.
+  if (st->leader != st->id)
+    d.leader.reset();
   if (d.opts.direct || st->leader == no_node || st->leader == st->id)
     return st;
   // Prefer the leader's own view (its commit index is authoritative); fall back to ours.
