@@ -243,6 +243,9 @@ int run_node(const arg_list& args) {
   // configuration change to it; it connects once it knows the node.
   auto directory = spawn_peer_directory(sys, id);
   plan->cfg.observer = peer_directory_observer(directory);
+  // The node's diagnostics (step-downs, storage failures) belong with our other log lines on
+  // stderr; without this they would go to stdout through CAF's aout.
+  plan->cfg.log = [](const std::string& line) { print_error(line); };
   auto api = spawn_node(sys, plan->cfg, std::make_unique<kv_state_machine>());
   if (!api) {
     print_error(fmt::format("cannot start node {} with data dir {}: {}", id, plan->cfg.data_dir,

@@ -22,17 +22,21 @@ std::string value_or_null(const kv_result& r) {
   return r.found ? json_quote(r.value) : "null";
 }
 
-// [{"id":1,"role":"voter","address":"h:p"},...] sorted by id. During a joint configuration a
-// server only in the outgoing half shows as "old_voter".
+const char* role_in(const membership& config, node_id id) {
+  if (config.is_learner(id))
+    return "learner";
+  if (std::binary_search(config.voters.begin(), config.voters.end(), id))
+    return "voter";
+  return "old_voter";  // only in the outgoing half of a joint configuration
+}
+
+// [{"id":1,"role":"voter","address":"h:p"},...] sorted by id.
 std::string members_json(const membership& config) {
   std::string out = "[";
   for (auto id : config.all_members()) {
     json_object obj;
     obj.num("id", id);
-    obj.str("role", config.is_learner(id)                               ? "learner"
-                    : std::binary_search(config.voters.begin(), config.voters.end(), id)
-                      ? "voter"
-                      : "old_voter");
+    obj.str("role", role_in(config, id));
     auto addr = config.addresses.find(id);
     obj.str("address", addr == config.addresses.end() ? std::string{} : addr->second);
     out += (out.size() > 1 ? "," : "") + obj.render();
