@@ -189,8 +189,10 @@ struct cluster_client::impl {
     return out;
   }
 
-  void learn(const node_status& st) {
-    for (auto& [id, addr] : st.config.addresses)
+  void learn(const node_status& st) { learn(st.config); }
+
+  void learn(const membership& config) {
+    for (auto& [id, addr] : config.addresses)
       if (auto ep = parse_endpoint(addr))
         book[id] = *ep;
   }
@@ -233,8 +235,14 @@ struct cluster_client::impl {
   // The retry loop shared by all operations. Writes are retried only after failures that prove
   // the request was not applied (no connection, not_leader, shutting_down, transfer); a write
   // that timed out or lost its connection after sending is reported as timeout/unavailable.
+  // `write_noun` names the request in those reports ("write", "membership change", ...); null
+  // marks a read, which is retried freely.
   template <class Reply, class... Ts>
-  caf::expected<Reply> run(bool is_write, const Ts&... xs) {
+  caf::expected<Reply> run(const char* write_noun, const Ts&... xs) {
+    const bool is_write = write_noun != nullptr;
+    auto may_or_may_not = [&] {
+      return fmt::format("; the {} may or may not have been applied", write_noun);
+    };
     auto deadline = clock_type::now() + opts.timeout;
     // What to report when the deadline passes. Writes return at once on any failure that leaves
     // the outcome unknown, so for them `last` is always a failure that applied nothing.
@@ -265,7 +273,7 @@ struct cluster_client::impl {
         forget(target);
         auto msg = fmt::format("connection to {} lost", target.to_string());
         if (is_write)
-          return fail(errc::unavailable, msg + "; the write may or may not have been applied");
+          return fail(errc::unavailable, msg + may_or_may_not());
         last = fail(errc::unavailable, msg);
         leader.reset();
         pause = 50ms;
@@ -273,17 +281,19 @@ struct cluster_client::impl {
       }
       auto& err = res.err;
       if (err == caf::sec::request_timeout || is(err, errc::timeout)) {
-        auto msg = fmt::format("no reply from {} in time", target.to_string());
+        // The node's own timeouts (e.g. a leadership transfer that did not finish) say more.
+        auto msg = err == caf::sec::request_timeout
+                     ? fmt::format("no reply from {} in time", target.to_string())
+                     : fmt::format("{} (at {})", error_message(err), target.to_string());
         if (is_write)
-          return fail(errc::timeout, msg + "; the write may or may not have been applied");
+          return fail(errc::timeout, msg + may_or_may_not());
         last = fail(errc::timeout, msg);
         leader.reset();
         continue;
       }
       if (is(err, errc::unavailable)) {
         if (is_write)
-          return fail(errc::unavailable,
-                      error_message(err) + "; the write may or may not have been applied");
+          return fail(errc::unavailable, error_message(err) + may_or_may_not());
         last = err;
         leader.reset();
         pause = 100ms;
@@ -319,7 +329,7 @@ cluster_client::cluster_client(caf::actor_system& sys, client_options opts)
 cluster_client::~cluster_client() = default;
 
 caf::expected<kv_result> cluster_client::write(const kv_command& cmd) {
-  auto res = impl_->run<std::string>(true, propose_atom::value, encode(cmd));
+  auto res = impl_->run<std::string>("write", propose_atom::value, encode(cmd));
   if (!res)
     return res.error();
   return decode<kv_result>(*res);
@@ -329,8 +339,8 @@ caf::expected<kv_result> cluster_client::read(const kv_command& cmd) {
   // A digest pinned to one node (--direct) reports that replica's own applied content, so
   // replicas can be compared; every other read goes through the leader's ReadIndex.
   auto res = impl_->opts.direct && cmd.op == kv_op::digest
-               ? impl_->run<std::string>(false, query_atom::value, local_atom::value, encode(cmd))
-               : impl_->run<std::string>(false, query_atom::value, encode(cmd));
+               ? impl_->run<std::string>(nullptr, query_atom::value, local_atom::value, encode(cmd))
+               : impl_->run<std::string>(nullptr, query_atom::value, encode(cmd));
   if (!res)
     return res.error();
   return decode<kv_result>(*res);
@@ -338,10 +348,14 @@ caf::expected<kv_result> cluster_client::read(const kv_command& cmd) {
 
 caf::expected<node_status> cluster_client::status() {
   auto& d = *impl_;
-  auto st = d.run<node_status>(false, status_atom::value);
+  auto st = d.run<node_status>(nullptr, status_atom::value);
   if (!st)
     return st;
   d.learn(*st);
+  // A node that does not lead is no place to keep asking: a removed or partitioned one may not
+  // hear of a new leader for good, so the next request must look elsewhere.
+  if (st->leader != st->id)
+    d.leader.reset();
   if (d.opts.direct || st->leader == no_node || st->leader == st->id)
     return st;
   // Prefer the leader's own view (its commit index is authoritative); fall back to ours.
@@ -358,6 +372,22 @@ caf::expected<node_status> cluster_client::status() {
     return std::move(*lst.value);
   }
   return st;
+}
+
+caf::expected<membership> cluster_client::change(const membership_change& change) {
+  auto& d = *impl_;
+  auto res = d.run<membership>("membership change", change_atom::value, change);
+  if (res)
+    d.learn(*res);
+  return res;
+}
+
+caf::expected<node_id> cluster_client::transfer_leadership(node_id target) {
+  auto& d = *impl_;
+  auto res = d.run<node_id>("leadership transfer", transfer_atom::value, target);
+  // The old leader answers once it has stepped down; the next request must look again.
+  d.leader.reset();
+  return res;
 }
 
 std::string error_code(const caf::error& err) {

@@ -19,6 +19,7 @@
 
 #include "config/cluster_spec.hpp"
 #include "messages/kv.hpp"
+#include "messages/membership_change.hpp"
 #include "messages/node_status.hpp"
 
 namespace raft::cli {
@@ -54,6 +55,14 @@ public:
 
   /// The leader's status if a leader is known and reachable, else the first answering node's.
   caf::expected<node_status> status();
+
+  /// Adds, promotes or removes one server through the leader; the new configuration once
+  /// committed. Like a write, it is re-sent only after failures that prove it was not applied.
+  caf::expected<membership> change(const membership_change& change);
+
+  /// Hands leadership to `target` (0: the leader picks the most up-to-date voter) and returns
+  /// the id of the node the leader stepped down for. Not re-sent after an unknown outcome.
+  caf::expected<node_id> transfer_leadership(node_id target);
 
 private:
   struct impl;

@@ -18,6 +18,8 @@ namespace {
 constexpr const char* shell_usage =
   "usage: caf-raft client --cluster=HOST:PORT,... [--timeout=10s] [--direct]\n"
   "reads lines: put K V | get K | cas K OLD NEW | del K | status | digest\n"
+  "             | member list | member add ID=HOST:PORT [--learner] | member promote ID\n"
+  "             | member remove ID | transfer-leader [ID]\n"
   "writes one JSON object per line, e.g. {\"ok\":true,\"value\":\"V\"}";
 
 bool emit(const std::string& line) {

@@ -12,7 +12,7 @@ using arg_list = std::vector<std::string>;
 int run_node(const arg_list& args);
 int run_launch(const arg_list& args);
 int run_client_shell(const arg_list& args);
-/// put, get, cas, del, status, digest as one-shot commands.
+/// put, get, cas, del, status, digest, member, transfer-leader as one-shot commands.
 int run_single_shot(const std::string& command, const arg_list& args);
 
 /// Exit codes shared by the client commands (documented in README-cli.md).

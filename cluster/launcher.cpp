@@ -32,7 +32,7 @@ using steady = std::chrono::steady_clock;
 constexpr const char* launch_usage =
   "usage: caf-raft launch [--nodes=3] [--dir=./caf-raft-data] [--base-port=7101] [options]\n"
   "starts node i on 127.0.0.1:(base-port + i - 1) with data dir DIR/node-i;\n"
-  "--middleman.* options are passed on to the nodes";
+  "--middleman.* and --snapshot-* options are passed on to the nodes";
 
 struct launch_config : caf::actor_system_config {
   size_t nodes = 3;
@@ -43,6 +43,10 @@ struct launch_config : caf::actor_system_config {
   caf::timespan election = std::chrono::milliseconds(500);
   bool no_sync = false;
   bool exit_on_failure = false;
+  // Parsed here only to validate them; the nodes get the options verbatim (see run_launch).
+  uint64_t snapshot_entries = 0;
+  uint64_t snapshot_bytes = 0;
+  uint64_t snapshot_trailing = 0;
 
   launch_config() {
     opt_group{custom_options_, "global"}
@@ -53,7 +57,10 @@ struct launch_config : caf::actor_system_config {
       .add(heartbeat, "heartbeat-interval", "passed to every node (default 50ms)")
       .add(election, "election-timeout", "passed to every node (default 500ms)")
       .add(no_sync, "unsafe-no-sync", "passed to every node: skip fsync")
-      .add(exit_on_failure, "exit-on-failure", "stop everything when one node dies");
+      .add(exit_on_failure, "exit-on-failure", "stop everything when one node dies")
+      .add(snapshot_entries, "snapshot-entries", "passed to every node (see node --help)")
+      .add(snapshot_bytes, "snapshot-bytes", "passed to every node")
+      .add(snapshot_trailing, "snapshot-trailing", "passed to every node");
   }
 };
 
@@ -109,10 +116,11 @@ int run_launch(const arg_list& args) {
     return exit_failure;
   }
   launch_config cfg;
-  // Pass --middleman.* to the nodes verbatim; the launcher itself parses them only to validate.
+  // Pass --middleman.* and --snapshot-* to the nodes verbatim, so that a node's own defaults
+  // apply when they are not given; the launcher itself parses them only to validate.
   std::vector<std::string> forwarded;
   for (auto& opt : split.options)
-    if (opt.rfind("--middleman.", 0) == 0)
+    if (opt.rfind("--middleman.", 0) == 0 || opt.rfind("--snapshot-", 0) == 0)
       forwarded.push_back(opt);
   switch (parse_options(cfg, split.options, launch_usage)) {
     case parse_outcome::help_printed: return exit_ok;

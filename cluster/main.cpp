@@ -12,16 +12,23 @@ constexpr const char* usage_text =
   "usage: caf-raft <command> [options]\n"
   "\n"
   "commands:\n"
-  "  node      run one Raft node in the foreground (--id, --members, --data-dir, ...)\n"
+  "  node      run one Raft node in the foreground (--id, --members, --data-dir, --join, ...)\n"
   "  launch    start a local cluster of N node processes (--nodes=3, --dir, --base-port)\n"
   "  client    line-based client shell: one command per stdin line, one JSON reply per line\n"
-  "  put K V           write a key            (all client commands take --cluster=h:p,...\n"
-  "  get K             linearizable read        and --timeout=10s)\n"
-  "  cas K OLD NEW     compare-and-swap\n"
-  "  del K             delete a key\n"
-  "  status            the leader's view of the cluster, as JSON\n"
-  "  digest            the leader's content digest\n"
-  "  help              this text\n"
+  "  help      this text\n"
+  "\n"
+  "client commands (all take --cluster=HOST:PORT,... and --timeout=10s):\n"
+  "  put K V                              write a key\n"
+  "  get K                                linearizable read\n"
+  "  cas K OLD NEW                        compare-and-swap\n"
+  "  del K                                delete a key\n"
+  "  status                               the leader's view of the cluster, as JSON\n"
+  "  digest                               the leader's content digest\n"
+  "  member list                          members, their roles and addresses, as JSON\n"
+  "  member add ID=HOST:PORT [--learner]  add a server (start it first with node --join)\n"
+  "  member promote ID                    make a learner a voter\n"
+  "  member remove ID                     remove a server (the leader too)\n"
+  "  transfer-leader [ID]                 hand leadership to ID (default: the best voter)\n"
   "\n"
   "`caf-raft <command> --help` lists a command's options.\n";
 
@@ -47,7 +54,7 @@ int main(int argc, char** argv) {
     if (cmd == "client")
       return run_client_shell(args);
     if (cmd == "put" || cmd == "get" || cmd == "cas" || cmd == "del" || cmd == "status"
-        || cmd == "digest")
+        || cmd == "digest" || cmd == "member" || cmd == "transfer-leader")
       return run_single_shot(cmd, args);
   } catch (const std::exception& ex) {
     // CAF reports some startup failures (e.g. a broken middleman setup) as exceptions.

@@ -1,11 +1,13 @@
 // `caf-raft node`: runs one Raft node in the foreground. Publishes the node through the
-// middleman, keeps one connector per peer, and stops cleanly on SIGINT/SIGTERM.
+// middleman, keeps one connector per member of its configuration, and stops cleanly on
+// SIGINT/SIGTERM, handing leadership to another voter first if it leads.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -17,11 +19,12 @@
 #include <caf/scoped_actor.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "actors/node.hpp"
 #include "cluster/commands.hpp"
 #include "cluster/options.hpp"
-#include "cluster/peer_connector.hpp"
+#include "cluster/peer_directory.hpp"
 #include "cluster/signals.hpp"
 #include "config/cluster_spec.hpp"
 #include "kv/kv_state_machine.hpp"
@@ -35,6 +38,7 @@ using namespace std::chrono_literals;
 
 constexpr const char* node_usage =
   "usage: caf-raft node --id=N --members=1=HOST:PORT,2=HOST:PORT,... [options]\n"
+  "   or: caf-raft node --id=N --join --listen=HOST:PORT --members=<existing members> [options]\n"
   "   or: caf-raft node --config-file=node.ini   (keys in a [raft] section, see README)";
 
 struct node_options : caf::actor_system_config {
@@ -47,6 +51,10 @@ struct node_options : caf::actor_system_config {
   caf::timespan heartbeat = std::chrono::milliseconds(50);
   caf::timespan election = std::chrono::milliseconds(500);
   bool no_sync = false;
+  bool join = false;
+  uint64_t snapshot_entries = node_config{}.snapshot_entries;
+  uint64_t snapshot_bytes = node_config{}.snapshot_bytes;
+  uint64_t snapshot_trailing = node_config{}.snapshot_trailing_entries;
 
   node_options() {
     // The same settings under "global" (plain --id=... flags, shown by --help) and "raft" (the
@@ -59,7 +67,15 @@ struct node_options : caf::actor_system_config {
       .add(cluster_id, "cluster-id", "cluster name stored in the data dir (default caf-raft)")
       .add(heartbeat, "heartbeat-interval", "leader heartbeat period (default 50ms)")
       .add(election, "election-timeout", "base election timeout, randomized to [T,2T) (500ms)")
-      .add(no_sync, "unsafe-no-sync", "skip fsync: acknowledged writes may be lost on power loss");
+      .add(no_sync, "unsafe-no-sync", "skip fsync: acknowledged writes may be lost on power loss")
+      .add(join, "join", "start as a non-member of the running cluster listed in --members and "
+                         "wait to be added (caf-raft member add); needs --listen")
+      .add(snapshot_entries, "snapshot-entries",
+           "snapshot after this many applied entries (default 10000; 0: no count trigger)")
+      .add(snapshot_bytes, "snapshot-bytes",
+           "snapshot after this many bytes of applied commands (default 64 MiB; 0: none)")
+      .add(snapshot_trailing, "snapshot-trailing",
+           "log entries kept below a snapshot for lagging followers (default 5000)");
     opt_group{custom_options_, "raft"}
       .add(id, "id", "this node's id")
       .add(member_list, "members", "all voters, e.g. [\"1=h:7101\", \"2=h:7102\"]")
@@ -68,7 +84,11 @@ struct node_options : caf::actor_system_config {
       .add(cluster_id, "cluster-id", "cluster name stored in the data dir")
       .add(heartbeat, "heartbeat-interval", "leader heartbeat period")
       .add(election, "election-timeout", "base election timeout")
-      .add(no_sync, "unsafe-no-sync", "skip fsync");
+      .add(no_sync, "unsafe-no-sync", "skip fsync")
+      .add(join, "join", "start as a non-member and wait to be added")
+      .add(snapshot_entries, "snapshot-entries", "snapshot after this many applied entries")
+      .add(snapshot_bytes, "snapshot-bytes", "snapshot after this many bytes of commands")
+      .add(snapshot_trailing, "snapshot-trailing", "log entries kept below a snapshot");
   }
 };
 
@@ -91,19 +111,30 @@ caf::expected<node_plan> make_plan(const node_options& opts) {
   if (!members)
     return invalid("invalid --members: " + error_text(members.error()));
   auto self = members->find(opts.id);
-  if (self == members->end())
-    return invalid(fmt::format("node id {} is not one of the members ({})", opts.id,
-                               format_members(*members)));
+  if (self == members->end() && !opts.join)
+    return invalid(fmt::format("node id {} is not one of the members ({}); to add a node to a "
+                               "running cluster, start it with --join",
+                               opts.id, format_members(*members)));
+  if (self == members->end() && opts.listen.empty())
+    return invalid("--join needs --listen=HOST:PORT: the address the node will be added with");
   node_plan plan;
   plan.members = *members;
-  plan.listen = self->second;
+  if (opts.join) {
+    // A joining node is no voter of its bootstrap configuration: it must not elect itself or
+    // count in anybody's quorum before the leader's configuration that adds it reaches it.
+    plan.members.erase(opts.id);
+    if (plan.members.empty())
+      return invalid("--join needs --members to list at least one existing member");
+  }
+  if (self != members->end())
+    plan.listen = self->second;
   if (!opts.listen.empty()) {
     auto ep = parse_endpoint(opts.listen);
     if (!ep)
       return invalid("invalid --listen: " + error_text(ep.error()));
     // Peers and clients reach this node through its member address; a different port here
     // would make it unreachable, so it is certainly a mistake.
-    if (ep->port != self->second.port)
+    if (self != members->end() && ep->port != self->second.port)
       return invalid(fmt::format("--listen port {} differs from the member address {}",
                                  ep->port, self->second.to_string()));
     plan.listen = *ep;
@@ -122,6 +153,9 @@ caf::expected<node_plan> make_plan(const node_options& opts) {
   cfg.sync = !opts.no_sync;
   cfg.heartbeat_interval = opts.heartbeat;
   cfg.election_timeout = opts.election;
+  cfg.snapshot_entries = opts.snapshot_entries;
+  cfg.snapshot_bytes = opts.snapshot_bytes;
+  cfg.snapshot_trailing_entries = opts.snapshot_trailing;
   return plan;
 }
 
@@ -131,6 +165,46 @@ bool await_down(caf::scoped_actor& self, caf::error& reason, caf::timespan timeo
   self->receive([&](caf::down_msg& dm) { reason = std::move(dm.reason); got = true; },
                 caf::after(timeout) >> [] {});
   return got;
+}
+
+// Asks the node for its status; nullopt (and a message) if it does not answer in time.
+std::optional<node_status> query_status(caf::scoped_actor& self, const node_api& api,
+                                        caf::timespan timeout) {
+  std::optional<node_status> out;
+  self->request(api, timeout, status_atom::value)
+    .receive([&](node_status& st) { out = std::move(st); },
+             [&](caf::error& err) {
+               print_error("cannot read the node's status: " + self->system().render(err));
+             });
+  return out;
+}
+
+// On shutdown, a leader hands over to the most up-to-date voter so the cluster does not sit
+// through an election timeout. Bounded: the node gives up after one election timeout itself.
+void hand_over_leadership(caf::scoped_actor& self, const node_api& api, node_id id,
+                          caf::timespan election_timeout) {
+  auto st = query_status(self, api, 1s);
+  if (!st || st->role != "leader")
+    return;
+  auto voters = st->config.voters;
+  if (voters.size() == 1 && voters.front() == id) {
+    std::fprintf(stderr, "caf-raft: node %llu is the only voter; no leadership transfer\n",
+                 static_cast<unsigned long long>(id));
+    return;
+  }
+  std::fprintf(stderr, "caf-raft: node %llu is the leader; transferring leadership before "
+                       "stopping\n", static_cast<unsigned long long>(id));
+  self->request(api, election_timeout + 1s, transfer_atom::value, no_node)
+    .receive(
+      [&](node_id successor) {
+        std::fprintf(stderr, "caf-raft: node %llu handed leadership to node %llu\n",
+                     static_cast<unsigned long long>(id),
+                     static_cast<unsigned long long>(successor));
+      },
+      [&](caf::error& err) {
+        std::fprintf(stderr, "caf-raft: leadership transfer failed (%s); stopping anyway\n",
+                     self->system().render(err).c_str());
+      });
 }
 
 } // namespace
@@ -165,10 +239,18 @@ int run_node(const arg_list& args) {
   auto signals = block_signals({SIGINT, SIGTERM});
   caf::actor_system sys{opts};
   auto id = plan->cfg.id;
+  // The directory exists before the node so that the node's observer can report every
+  // configuration change to it; it connects once it knows the node.
+  auto directory = spawn_peer_directory(sys, id);
+  plan->cfg.observer = peer_directory_observer(directory);
+  // The node's diagnostics (step-downs, storage failures) belong with our other log lines on
+  // stderr; without this they would go to stdout through CAF's aout.
+  plan->cfg.log = [](const std::string& line) { print_error(line); };
   auto api = spawn_node(sys, plan->cfg, std::make_unique<kv_state_machine>());
   if (!api) {
     print_error(fmt::format("cannot start node {} with data dir {}: {}", id, plan->cfg.data_dir,
                             sys.render(api.error())));
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
     return exit_failure;
   }
   auto node = caf::actor_cast<caf::actor>(*api);
@@ -189,29 +271,41 @@ int run_node(const arg_list& args) {
     if (!port) {
       print_error(fmt::format("cannot listen on {}: {}", plan->listen.to_string(),
                               sys.render(port.error())));
+      self->send_exit(directory, caf::exit_reason::user_shutdown);
       stop_node();
       return exit_failure;
     }
-    std::vector<caf::actor> connectors;
-    for (auto& [peer, where] : plan->members)
-      if (peer != id)
-        connectors.push_back(spawn_peer_connector(sys, node, peer, where));
+    attach_peer_directory(directory, node);
     std::fprintf(stderr, "caf-raft: node %llu serving on %s (data dir %s, members %s)\n",
                  static_cast<unsigned long long>(id), plan->listen.to_string().c_str(),
                  plan->cfg.data_dir.c_str(), format_members(plan->members).c_str());
+    // The stored configuration wins over --members after a restart; say which one is in effect.
+    if (auto st = query_status(self, *api, 10s)) {
+      if (st->config.contains(id))
+        std::fprintf(stderr, "caf-raft: node %llu is a %s of the configuration (voters %s)\n",
+                     static_cast<unsigned long long>(id),
+                     st->config.is_voter(id) ? "voter" : "learner",
+                     fmt::format("{}", fmt::join(st->config.voters, ",")).c_str());
+      else
+        std::fprintf(stderr,
+                     "caf-raft: node %llu is not a member yet; add it with: caf-raft member add "
+                     "%llu=%s --cluster=...\n",
+                     static_cast<unsigned long long>(id), static_cast<unsigned long long>(id),
+                     plan->listen.to_string().c_str());
+    }
     bool died = false;
     for (;;) {
       if (int sig = wait_for_signal(signals, 100ms); sig != 0) {
         std::fprintf(stderr, "caf-raft: node %llu stopping (%s)\n",
                      static_cast<unsigned long long>(id), sig == SIGINT ? "SIGINT" : "SIGTERM");
+        hand_over_leadership(self, *api, id, plan->cfg.election_timeout);
         break;
       }
       died = await_down(self, reason, caf::timespan{0});
       if (died)
         break;
     }
-    for (auto& c : connectors)
-      self->send_exit(c, caf::exit_reason::user_shutdown);
+    self->send_exit(directory, caf::exit_reason::user_shutdown);
     if (died) {
       print_error(fmt::format("node {} terminated: {}", id, sys.render(reason)));
       rc = exit_failure;

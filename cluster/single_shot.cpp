@@ -1,5 +1,6 @@
-// `caf-raft put|get|cas|del|status|digest`: one request, human-readable output, and an exit code
-// that tells success, failure and unknown outcome apart (see commands.hpp).
+// `caf-raft put|get|cas|del|status|digest|member|transfer-leader`: one request, human-readable
+// (or, for cluster views, JSON) output, and an exit code that tells success, failure and unknown
+// outcome apart (see commands.hpp).
 #include <cstdio>
 #include <string>
 
@@ -16,15 +17,20 @@ namespace raft::cli {
 namespace {
 
 std::string usage_of(const std::string& cmd) {
-  std::string words = cmd == "put"      ? "put KEY VALUE"
-                      : cmd == "get"    ? "get KEY"
-                      : cmd == "cas"    ? "cas KEY OLD NEW"
-                      : cmd == "del"    ? "del KEY"
-                                        : cmd;
-  return fmt::format("usage: caf-raft {} --cluster=HOST:PORT,... [--timeout=10s] [--direct]\n"
-                     "exit codes: 0 ok, 1 failed (not applied), 2 outcome unknown (timeout),\n"
-                     "            3 get: key absent / cas: current value differs",
-                     words);
+  std::string words = cmd == "put"               ? "put KEY VALUE"
+                      : cmd == "get"             ? "get KEY"
+                      : cmd == "cas"             ? "cas KEY OLD NEW"
+                      : cmd == "del"             ? "del KEY"
+                      : cmd == "member"          ? "member list|add|promote|remove ..."
+                      : cmd == "transfer-leader" ? "transfer-leader [ID]"
+                                                 : cmd;
+  auto text = fmt::format("usage: caf-raft {} --cluster=HOST:PORT,... [--timeout=10s] [--direct]\n"
+                          "exit codes: 0 ok, 1 failed (not applied), 2 outcome unknown (timeout),\n"
+                          "            3 get: key absent / cas: current value differs",
+                          words);
+  if (cmd == "member")
+    text += fmt::format("\nforms: {}", member_usage);
+  return text;
 }
 
 int report_error(const caf::error& err) {
@@ -42,6 +48,17 @@ int report_error(const caf::error& err) {
 
 int run_single_shot(const std::string& command, const arg_list& args) {
   auto split = split_arguments(args);
+  // `member add ... --learner` is a word of the command, not an option of CAF's parser.
+  if (command == "member") {
+    auto& opts = split.options;
+    for (auto i = opts.begin(); i != opts.end();)
+      if (*i == "--learner") {
+        split.positional.push_back(*i);
+        i = opts.erase(i);
+      } else {
+        ++i;
+      }
+  }
   client_config cfg;
   switch (parse_options(cfg, split.options, usage_of(command))) {
     case parse_outcome::help_printed: return exit_ok;
@@ -63,12 +80,18 @@ int run_single_shot(const std::string& command, const arg_list& args) {
   caf::actor_system sys{cfg};
   cluster_client client{sys, *opts};
   auto res = execute(client, *req);
-  if (req->op == request::kind::status) {
-    if (!res.status)
-      return report_error(res.status.error());
-    // The same JSON as the shell: readable enough, and scripts can grep it.
-    std::printf("%s\n", to_json(*req, res).c_str());
-    return exit_ok;
+  switch (req->op) {
+    case request::kind::status:
+    case request::kind::member_list:
+    case request::kind::member_change:
+    case request::kind::transfer_leader:
+      if (auto err = response_error(*req, res))
+        return report_error(err);
+      // The same JSON as the shell: readable enough, and scripts can grep it.
+      std::printf("%s\n", to_json(*req, res).c_str());
+      return exit_ok;
+    default:
+      break;
   }
   if (!res.kv)
     return report_error(res.kv.error());

@@ -98,6 +98,20 @@ caf::expected<node_id> parse_node_id(const std::string& raw) {
   return static_cast<node_id>(std::stoull(text));
 }
 
+caf::expected<std::pair<node_id, endpoint>> parse_member(const std::string& raw) {
+  auto spec = trim(raw);
+  auto eq = spec.find('=');
+  if (eq == std::string::npos)
+    return invalid("expected member id=host:port, got \"" + raw + "\"");
+  auto id = parse_node_id(spec.substr(0, eq));
+  if (!id)
+    return invalid("in member \"" + raw + "\": " + error_text(id.error()));
+  auto ep = parse_endpoint(spec.substr(eq + 1));
+  if (!ep)
+    return invalid("in member \"" + raw + "\": " + error_text(ep.error()));
+  return std::make_pair(*id, std::move(*ep));
+}
+
 caf::expected<std::map<node_id, endpoint>> parse_members(const std::vector<std::string>& items) {
   std::map<node_id, endpoint> out;
   std::set<endpoint> addresses;
@@ -105,20 +119,15 @@ caf::expected<std::map<node_id, endpoint>> parse_members(const std::vector<std::
     for (auto& spec : split(item, ',')) {
       if (spec.empty())  // tolerate "1=a:1,,2=b:2" and trailing commas
         continue;
-      auto eq = spec.find('=');
-      if (eq == std::string::npos)
-        return invalid("expected member id=host:port, got \"" + spec + "\"");
-      auto id = parse_node_id(spec.substr(0, eq));
-      if (!id)
-        return invalid("in member \"" + spec + "\": " + error_text(id.error()));
-      auto ep = parse_endpoint(spec.substr(eq + 1));
-      if (!ep)
-        return invalid("in member \"" + spec + "\": " + error_text(ep.error()));
-      if (out.count(*id) > 0)
-        return invalid("duplicate member id " + std::to_string(*id));
-      if (!addresses.insert(*ep).second)
-        return invalid("duplicate member address " + ep->to_string());
-      out.emplace(*id, std::move(*ep));
+      auto member = parse_member(spec);
+      if (!member)
+        return member.error();
+      auto& [id, ep] = *member;
+      if (out.count(id) > 0)
+        return invalid("duplicate member id " + std::to_string(id));
+      if (!addresses.insert(ep).second)
+        return invalid("duplicate member address " + ep.to_string());
+      out.emplace(id, std::move(ep));
     }
   }
   if (out.empty())

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -38,6 +39,9 @@ caf::expected<std::vector<endpoint>> parse_endpoints(const std::string& text);
 
 /// Parses a positive node id written in decimal.
 caf::expected<node_id> parse_node_id(const std::string& text);
+
+/// Parses one member spec "id=host:port".
+caf::expected<std::pair<node_id, endpoint>> parse_member(const std::string& spec);
 
 /// Parses member specs "id=host:port". Each item of `items` may itself hold several
 /// comma-separated specs, so both ["1=a:1,2=b:2"] and ["1=a:1", "2=b:2"] are accepted.

@@ -44,6 +44,14 @@ BOOST_AUTO_TEST_CASE(members) {
   BOOST_REQUIRE(!err);
   BOOST_CHECK_MESSAGE(error_text(err.error()).find("\"1=a\"") != std::string::npos,
                       error_text(err.error()));
+  auto one = parse_member(" 4=h:7 ");
+  BOOST_REQUIRE(one);
+  BOOST_CHECK_EQUAL(one->first, 4u);
+  BOOST_CHECK_EQUAL(one->second.to_string(), "h:7");
+  BOOST_CHECK(!parse_member("4"));
+  BOOST_CHECK(!parse_member("4=h"));
+  BOOST_CHECK(!parse_member("=h:7"));
+  BOOST_CHECK(!parse_member("4=h:7,5=h:8"));  // one member only: the port is "7,5=h:8"
   BOOST_CHECK(parse_node_id("42") == node_id{42});
   BOOST_CHECK(!parse_node_id("-1"));
   BOOST_CHECK(!parse_node_id("99999999999999999999"));
