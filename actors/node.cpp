@@ -3,6 +3,7 @@
 // their own actors; this one only decides.
 #include "actors/node.hpp"
 
+#include <cstdio>
 #include <deque>
 #include <map>
 
@@ -129,7 +130,7 @@ void say(self_ptr self, const std::string& line) {
   if (st.cfg.log)
     st.cfg.log(text);
   else
-    aout(self) << text << "\n";
+    std::fprintf(stderr, "%s\n", text.c_str());  // one call: lines of concurrent nodes do not mix
 }
 
 void fatal(self_ptr self, const char* what, const caf::error& err) {
@@ -964,7 +965,7 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       if (cmd.size() > st.cfg.max_entry_bytes)
         return make_error(errc::entry_too_large, "entry exceeds max-entry-bytes");
       if (st.log.last().index - st.commit > st.cfg.max_pending_proposals)
-        return make_error(errc::unavailable, "too many uncommitted proposals");
+        return make_error(errc::busy, "too many uncommitted proposals");
       log_entry e{st.log.last().index + 1, st.hs.term, entry_kind::normal, std::move(cmd)};
       st.log.append(e.term, 1);
       st.cache.push_back(e);
@@ -1002,7 +1003,7 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       // Until an entry of its own term commits, a new leader may not know the latest committed
       // configuration (the single-server change safety fix).
       if (st.commit < st.term_start)
-        return make_error(errc::unavailable, "the leader has not committed an entry yet");
+        return make_error(errc::busy, "the leader has not committed an entry yet");
       auto out = apply_change(st.config, c);
       if (!out.ok)
         return make_error(errc::config_change, out.error);

@@ -55,7 +55,7 @@ struct node_config {
   size_t max_batch_bytes = 1 << 20;       // per AppendEntries
   size_t max_inflight_msgs = 64;          // pipelined AppendEntries per follower
   size_t max_inflight_bytes = 32 << 20;
-  size_t max_pending_proposals = 1 << 16; // back-pressure: more are refused with unavailable
+  size_t max_pending_proposals = 1 << 16; // back-pressure: more are refused with busy
   index_t max_learner_lag = 1000;         // a learner is promoted only this close to the leader
   // Log compaction: a snapshot is taken once this many entries, or this many bytes of commands,
   // were applied since the last one (0 disables that trigger; both 0 = never).
@@ -72,7 +72,8 @@ struct node_config {
 };
 
 /// The public face of a node. Errors are raft errors (messages/errc.hpp): not_leader (context:
-/// leader id, 0 = unknown), timeout, shutting_down, entry_too_large, unavailable.
+/// leader id, 0 = unknown), timeout, shutting_down, entry_too_large, unavailable (outcome
+/// unknown), busy (refused for now, not applied: retry), transfer_in_progress.
 using node_api = caf::typed_actor<
   // Replicates `command`, applies it, and answers with the state machine's result.
   caf::replies_to<propose_atom, std::string>::with<std::string>,

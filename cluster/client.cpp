@@ -316,6 +316,11 @@ struct cluster_client::impl {
         pause = 50ms;
         continue;
       }
+      if (is(err, errc::busy)) {
+        last = err;  // refused and not applied: the same leader, a moment later
+        pause = 50ms;
+        continue;
+      }
       // Anything else (entry_too_large, invalid_argument, storage errors, ...) is final.
       return err;
     }

@@ -20,6 +20,7 @@ std::string to_string(errc x) {
     case errc::config_change: return "config_change";
     case errc::snapshot_needed: return "snapshot_needed";
     case errc::transfer_in_progress: return "transfer_in_progress";
+    case errc::busy: return "busy";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class errc : uint8_t {
   config_change,      // membership change refused (in progress, unknown id, last voter, ...)
   snapshot_needed,    // requested log entries were purged by compaction
   transfer_in_progress,  // leadership transfer underway; writes refused
+  busy,               // refused for now (backlog full, leader not ready yet); not applied: retry
 };
 
 constexpr caf::atom_value errc_category = caf::atom("raft");

@@ -258,7 +258,7 @@ inline outcome classify(const caf::error& err, node_id& hint) {
       hint = err.context().get_as<node_id>(0);
     return outcome::not_applied;
   }
-  if (is(err, errc::entry_too_large) || is(err, errc::invalid_argument))
+  if (is(err, errc::entry_too_large) || is(err, errc::invalid_argument) || is(err, errc::busy))
     return outcome::not_applied;
   return outcome::unknown;  // timeouts, unavailable, dead actors: the write may have landed
 }
