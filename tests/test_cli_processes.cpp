@@ -5,6 +5,8 @@
 #define BOOST_TEST_MODULE cli_processes
 #include <boost/test/unit_test.hpp>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -359,6 +361,7 @@ struct local_cluster {
   std::string members;  // the bootstrap members, id=host:port,...
   std::string seeds;    // host:port,... of all N nodes, for --cluster
   size_t initial;
+  std::vector<std::string> node_args;  // extra options for every node
 
   explicit local_cluster(size_t n, size_t initial_members = 0)
     : ports(free_ports(n)), initial(initial_members == 0 ? n : initial_members) {
@@ -376,8 +379,11 @@ struct local_cluster {
     std::vector<std::string> args{"node", "--id=" + std::to_string(id), "--members=" + members,
                                   "--data-dir=" + dir / ("node-" + std::to_string(id))};
     args.insert(args.end(), fast_timing.begin(), fast_timing.end());
+    args.insert(args.end(), node_args.begin(), node_args.end());
     nodes[id] = process::start(args, false, false, log(id));
   }
+
+  std::string data_dir(uint64_t id) const { return dir / ("node-" + std::to_string(id)); }
 
   /// Starts a node that is not in the bootstrap configuration and waits to be added.
   void start_joining(uint64_t id) {
@@ -1111,4 +1117,102 @@ BOOST_AUTO_TEST_CASE(leader_hands_over_leadership_on_sigterm) {
   sh.p.close_stdin();
   for (uint64_t id = 1; id <= 3; ++id)
     BOOST_CHECK_EQUAL(c.stop(id), 0);
+}
+
+namespace {
+
+/// Bytes of all files under `dir` (or of the file `dir`).
+uint64_t dir_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(dir, ec))
+    return std::filesystem::file_size(dir, ec);
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file(ec))
+      total += e.file_size(ec);
+  return total;
+}
+
+size_t count_files(const std::string& dir, const std::string& ext) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec))
+    n += e.path().extension() == ext;
+  return n;
+}
+
+/// Puts k<prefix>-<s>-<i> for i < per_shell through `shells` client shells at once (each gets
+/// all its lines up front, so the cluster sees `shells` writes in flight); returns the number
+/// acknowledged.
+size_t write_many(const local_cluster& c, const std::string& prefix, size_t shells,
+                  size_t per_shell) {
+  std::vector<process> ps;
+  for (size_t s = 0; s < shells; ++s) {
+    ps.push_back(process::start({"client", "--cluster=" + c.seeds, "--timeout=20s"}, true, true,
+                                c.dir / ("writer-" + prefix + std::to_string(s) + ".log")));
+    for (size_t i = 0; i < per_shell; ++i)
+      ps.back().write_line(fmt::format("put k{}-{}-{} v{}", prefix, s, i, i));
+    ps.back().close_stdin();
+  }
+  size_t acked = 0;
+  for (auto& p : ps) {
+    std::string out;
+    std::string err;
+    p.read_all(out, err, 300s);
+    for (size_t pos = 0; (pos = out.find("{\"ok\":true}", pos)) != std::string::npos; ++pos)
+      ++acked;
+    p.wait(10s);
+  }
+  return acked;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_node_down_during_writes_catches_up_through_a_snapshot) {
+  local_cluster c{3};
+  // Small thresholds: 10,000 writes compact the log about 20 times while a node is down.
+  c.node_args = {"--snapshot-entries=500", "--snapshot-trailing=100"};
+  c.start_all();
+  shell sh{c.seeds, c.dir / "shell.log"};
+  auto leader = await_leader(sh);
+  auto victim = leader % 3 + 1;
+  BOOST_REQUIRE_EQUAL(sh.ask("put before down"), "{\"ok\":true}");
+  await_convergence(c);
+  auto victim_last = std::stoull(json_field(node_status(c, victim), "last_index").value_or("0"));
+  c.kill9(victim);
+  std::vector<uint64_t> live;
+  for (uint64_t id = 1; id <= 3; ++id)
+    if (id != victim)
+      live.push_back(id);
+  // The log (LMDB) and the snapshots, separately: the snapshot grows with the state (every
+  // write here adds a key), the log must not grow with the number of writes.
+  auto largest = [&](const std::string& sub) {
+    uint64_t m = 0;
+    for (auto id : live)
+      m = std::max(m, dir_bytes(c.data_dir(id) + sub));
+    return m;
+  };
+  BOOST_CHECK_EQUAL(write_many(c, "a", 8, 625), 5000u);
+  auto log_half = largest("/data.mdb") + largest("/lock.mdb");
+  auto snap_half = largest("/snapshots");
+  BOOST_CHECK_EQUAL(write_many(c, "b", 8, 625), 5000u);
+  auto log_full = largest("/data.mdb") + largest("/lock.mdb");
+  auto snap_full = largest("/snapshots");
+  BOOST_TEST_MESSAGE("after 5,000 writes: log " << log_half << " B, snapshots " << snap_half
+                     << " B; after 10,000: log " << log_full << " B, snapshots " << snap_full
+                     << " B");
+  BOOST_CHECK_LE(log_full, log_half + log_half / 4);
+  BOOST_CHECK_LE(snap_full, 2 * (snap_half + snap_half / 2));  // <= 2 files, state doubled
+  for (auto id : live)
+    BOOST_CHECK_LE(count_files(c.data_dir(id) + "/snapshots", ".snap"), 2u);
+  auto first = std::stoull(json_field(node_status(c, leader), "first_index").value_or("0"));
+  BOOST_TEST_MESSAGE("victim's last index " << victim_last << ", leader's first " << first);
+  BOOST_CHECK_GT(first, victim_last + 1);  // only a snapshot can bring the victim back
+  c.start(victim);
+  await_convergence(c, 120s);
+  check_equal_digests(c, {1, 2, 3});
+  auto st = node_status(c, victim);
+  BOOST_CHECK_GT(std::stoull(json_field(st, "snapshot_index").value_or("0")), 5000u);
+  BOOST_CHECK_EQUAL(sh.ask("get ka-0-0"), "{\"ok\":true,\"value\":\"v0\"}");
+  BOOST_CHECK_EQUAL(sh.ask("get kb-7-624"), "{\"ok\":true,\"value\":\"v624\"}");
 }
