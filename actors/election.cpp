@@ -119,6 +119,19 @@ caf::behavior election(self_ptr self, caf::actor node, election_options opts) {
       arm(self, st.wait);
       self->send(st.node, campaign_atom::value, st.opts.pre_vote);
     },
+    [self](leader_lost_atom) {
+      // The leader's process or connection is gone: campaign after a short random delay rather
+      // than a whole timeout. PreVote still asks first, so a leader that is in fact alive for
+      // the others keeps its term.
+      auto& st = self->state;
+      if (st.role != node_role::follower)
+        return;
+      auto quarter = st.opts.timeout.count() / 4;
+      std::uniform_int_distribution<decltype(quarter)> dist(0, std::max<decltype(quarter)>(quarter, 1));
+      st.wait = caf::timespan{dist(st.rng)};
+      st.last_heard = self->clock().now();
+      arm(self, st.wait);
+    },
     [self](timeout_atom) {
       // Leadership transfer (TimeoutNow): campaign at once, skipping PreVote.
       auto& st = self->state;

@@ -910,6 +910,18 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     self->send_exit(st.store, msg.reason);
     self->quit(msg.reason);
   });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    // Our handle to the leader died (its process or connection is gone): forget the leader, so
+    // that our lease no longer refuses votes, and ask the election actor to hurry.
+    auto& st = self->state;
+    auto i = st.peers.find(st.leader);
+    if (st.role == node_role::follower && i != st.peers.end() && i->second
+        && i->second.address() == dm.source) {
+      say(self, "lost the connection to leader " + std::to_string(st.leader));
+      st.leader = no_node;
+      self->send(st.election, leader_lost_atom::value);
+    }
+  });
   // Nothing else is processed until the stored state is loaded.
   self->request(st.store, caf::infinite, load_atom::value)
     .await([self, sm](stored_state& s) { init_from(self, s, std::move(*sm)); },
@@ -918,6 +930,8 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     // Peers.
     [self](peer_atom, node_id id, caf::actor& h) {
       auto& st = self->state;
+      if (h)
+        self->monitor(h);  // a remote peer's handle goes down with its connection
       st.peers[id] = h;
       auto r = st.replicators.find(id);
       if (r != st.replicators.end())

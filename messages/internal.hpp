@@ -35,6 +35,8 @@ using campaign_atom = caf::atom_constant<caf::atom("campaign")>;
 using elected_atom = caf::atom_constant<caf::atom("elected")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using timeout_atom = caf::atom_constant<caf::atom("timeout")>;
+// node -> election: the connection to the leader is gone; campaign soon instead of a full timeout
+using leader_lost_atom = caf::atom_constant<caf::atom("ldrlost")>;
 
 enum class node_role : uint8_t { follower, candidate, leader, learner };
 
