@@ -219,7 +219,8 @@ void on_durable(self_ptr self, log_id last) {
     send_ready_acks(self);
 }
 
-void store_entries(self_ptr self, log_entries entries) {
+template <class Entries>  // log_entries, or an entry_batch shared with the replicators
+void store_entries(self_ptr self, Entries entries) {
   auto& st = self->state;
   self->request(st.store, caf::infinite, append_atom::value, std::move(entries))
     .then([self](log_id last) { on_durable(self, last); },
@@ -477,7 +478,7 @@ void flush_batch(self_ptr self) {
   if (!st.batch.empty()) {
     auto shared = std::make_shared<const log_entries>(std::move(st.batch));
     st.batch.clear();
-    store_entries(self, *shared);
+    store_entries(self, entry_batch{shared});
     auto msg = caf::make_message(replicate_atom::value, entry_batch{shared});
     for (auto& kv : st.replicators)
       self->send(kv.second, msg);

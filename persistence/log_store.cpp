@@ -91,6 +91,10 @@ void write_batch::save_hard_state(const hard_state& x) {
 }
 
 void write_batch::append(log_entries xs) {
+  append(std::make_shared<const log_entries>(std::move(xs)));
+}
+
+void write_batch::append(std::shared_ptr<const log_entries> xs) {
   op o{op_kind::append, {}, std::move(xs), 0, {}};
   ops_.push_back(std::move(o));
 }
@@ -849,7 +853,7 @@ caf::expected<std::vector<op_result>> log_store::commit(const write_batch& batch
           res.hard = o.hard;
           break;
         case write_batch::op_kind::append:
-          s = d.apply_append(txn.txn, v, o.entries, res, n_entries, n_bytes);
+          s = d.apply_append(txn.txn, v, *o.entries, res, n_entries, n_bytes);
           break;
         case write_batch::op_kind::truncate:
           s = d.apply_truncate(txn.txn, v, o.index, res);

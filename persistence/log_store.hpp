@@ -36,13 +36,14 @@ public:
   struct op {
     op_kind kind;
     hard_state hard;
-    log_entries entries;
+    std::shared_ptr<const log_entries> entries;  // shared with the leader's replicators
     index_t index = 0;  // truncate: first index to delete; commit: the commit index; purge: upto
     snapshot_meta snapshot;
   };
 
   void save_hard_state(const hard_state& x);
   void append(log_entries xs);
+  void append(std::shared_ptr<const log_entries> xs);
   void truncate(index_t from);
   void set_commit(index_t x);
   /// Records snapshot `x` and deletes log entries up to min(upto, x.last.index), keeping the

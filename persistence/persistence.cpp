@@ -139,6 +139,13 @@ persistence_actor::behavior_type persistence_impl(self_ptr self, std::shared_ptr
       schedule_flush(self);
       return rp;
     },
+    [=](append_atom, const entry_batch& xs) {
+      auto rp = self->make_response_promise<log_id>();
+      self->state.batch.append(xs.entries);
+      self->state.promises.emplace_back(rp);
+      schedule_flush(self);
+      return rp;
+    },
     [=](vote_atom, const hard_state& hs) {
       auto rp = self->make_response_promise<hard_state>();
       self->state.batch.save_hard_state(hs);

@@ -11,6 +11,7 @@
 
 #include "messages/atoms.hpp"
 #include "messages/hard_state.hpp"
+#include "messages/internal.hpp"
 #include "messages/log_entry.hpp"
 #include "messages/snapshot_meta.hpp"
 #include "messages/stored_state.hpp"
@@ -26,6 +27,8 @@ using persistence_actor = caf::typed_actor<
   // conflicting suffix from that index on is truncated first (refused below the commit index).
   // Replies with the new last log id once durable.
   caf::replies_to<append_atom, log_entries>::with<log_id>,
+  // The same for a batch the leader shares with its replicators (no copy; local actors only).
+  caf::replies_to<append_atom, entry_batch>::with<log_id>,
   // Save term and vote; replies with what was saved once durable.
   caf::replies_to<vote_atom, hard_state>::with<hard_state>,
   // Record the commit index in the next batch (a restart hint; no reply, no sync of its own).
