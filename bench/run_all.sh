@@ -11,4 +11,7 @@ NOSYNC=1 VALUES=64 "$here/bench_multiproc.sh" load "$r/multiproc.jsonl"
 "$here/bench_multiproc.sh" failover "$r/failover.jsonl"
 "$here/bench_etcd.sh" "$r/etcd.jsonl"
 "$here/../build-bench/bench_raft" --mode=recovery --no-sync --entries=1000000 | tee -a "$r/recovery.jsonl"
+for run in $(seq "$RUNS"); do
+  "$here/../build-bench/bench_raft" --mode=snapshot --state-mb=256 --value-size=1024 | tee -a "$r/snapshot.jsonl"
+done
 "$here/plot.sh"
