@@ -758,19 +758,30 @@ void on_install_snapshot(self_ptr self, install_snapshot_request& req) {
   reply();
 }
 
+// The term check of every follower reply: a newer term deposes us; a stale reply, or one to a
+// leader we no longer are, is dropped. Otherwise the replicator of that follower, which gets the
+// reply forwarded, and the follower counts as heard from (CheckQuorum).
+caf::actor* accept_reply(self_ptr self, term_t term, node_id from) {
+  auto& st = self->state;
+  if (term > st.hs.term) {
+    become_follower(self, term, no_node);
+    return nullptr;
+  }
+  if (term < st.hs.term || st.role != node_role::leader)
+    return nullptr;
+  auto r = st.replicators.find(from);
+  if (r == st.replicators.end())
+    return nullptr;
+  st.last_ack[from] = self->clock().now();
+  return &r->second;
+}
+
 void on_install_response(self_ptr self, const install_snapshot_response& resp) {
   auto& st = self->state;
-  if (resp.term > st.hs.term) {
-    become_follower(self, resp.term, no_node);
+  auto r = accept_reply(self, resp.term, resp.from);
+  if (!r)
     return;
-  }
-  if (resp.term < st.hs.term || st.role != node_role::leader)
-    return;  // stale
-  auto r = st.replicators.find(resp.from);
-  if (r == st.replicators.end())
-    return;
-  self->send(r->second, resp);
-  st.last_ack[resp.from] = self->clock().now();
+  self->send(*r, resp);
   if (resp.installed && resp.last.index > st.match[resp.from]) {
     st.match[resp.from] = resp.last.index;
     maybe_commit(self);
@@ -789,19 +800,12 @@ void try_transfer(self_ptr self) {
 
 void on_append_response(self_ptr self, const append_response& resp) {
   auto& st = self->state;
-  if (resp.term > st.hs.term) {
-    become_follower(self, resp.term, no_node);
-    return;
-  }
-  if (resp.term < st.hs.term || st.role != node_role::leader)
-    return;  // stale
-  auto r = st.replicators.find(resp.from);
-  if (r == st.replicators.end())
+  auto r = accept_reply(self, resp.term, resp.from);
+  if (!r)
     return;
   // Forward first: committing below may end our leadership (a committed removal of ourselves),
   // which clears the replicators.
-  self->send(r->second, resp);
-  st.last_ack[resp.from] = self->clock().now();
+  self->send(*r, resp);
   auto& acked = st.acked_round[resp.from];
   acked = std::max(acked, resp.seq);
   if (resp.success && resp.match.index > st.match[resp.from]) {

@@ -585,10 +585,19 @@ uint64_t snapshot_bytes_in(const std::string& node_dir) {
 // Polls `n` until it has applied `target`; returns the milliseconds since `t0`, or -1.
 double await_applied(caf::scoped_actor& self, const raft::node_api& n, raft::index_t target,
                      int64_t t0) {
+  auto next_report = now_ns() + int64_t{10} * 1000000000;
   while (now_ns() - t0 < int64_t{1200} * 1000000000) {
     auto s = status_of(self, n, 10s);
     if (s && s->applied >= target)
       return (now_ns() - t0) / 1e6;
+    if (now_ns() > next_report) {  // progress on stderr, so a stuck catch-up is visible
+      next_report += int64_t{10} * 1000000000;
+      if (s)
+        fmt::print(stderr, "waiting: node {} {} applied {} commit {} last {} snapshot {} (target {})\n",
+                   s->id, s->role, s->applied, s->commit, s->last.index, s->snapshot_index, target);
+      else
+        fmt::print(stderr, "waiting: no status (target {})\n", target);
+    }
     std::this_thread::sleep_for(5ms);
   }
   return -1;

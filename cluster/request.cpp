@@ -44,25 +44,27 @@ std::string members_json(const membership& config) {
   return out + "]";
 }
 
-std::string member_list_json(const node_status& st) {
+// {"ok":true,"leader":L|null,"term":T, ...: what status and member list start with.
+json_object leader_and_term(const node_status& st) {
   json_object obj;
   obj.boolean("ok", true);
   if (st.leader == no_node)
     obj.null("leader");
   else
     obj.num("leader", st.leader);
-  obj.num("term", st.term).raw("members", members_json(st.config));
+  obj.num("term", st.term);
+  return obj;
+}
+
+std::string member_list_json(const node_status& st) {
+  auto obj = leader_and_term(st);
+  obj.raw("members", members_json(st.config));
   return obj.render();
 }
 
 std::string status_json(const node_status& st) {
-  json_object obj;
-  obj.boolean("ok", true);
-  if (st.leader == no_node)
-    obj.null("leader");
-  else
-    obj.num("leader", st.leader);
-  obj.num("term", st.term).raw("members", json_array(st.config.voters));
+  auto obj = leader_and_term(st);
+  obj.raw("members", json_array(st.config.voters));
   obj.raw("learners", json_array(st.config.learners));
   if (st.config.joint())
     obj.raw("old_members", json_array(st.config.old_voters));

@@ -500,38 +500,32 @@ public:
     net_->duplicate = 0;
   }
 
+  /// One scheduler step: a random runnable job, else the next timer (advancing virtual time).
+  /// False when nothing is left to do.
+  bool step() {
+    if (!check_.first_violation.empty())
+      throw violation(check_.first_violation);
+    if (!sched_.jobs.empty()) {
+      auto k = rng_() % sched_.jobs.size();
+      std::swap(sched_.jobs[0], sched_.jobs[k]);
+      sched_.run_once();
+      return true;
+    }
+    return sched_.trigger_timeout();
+  }
+
   /// Runs jobs in a seeded random order, advancing virtual time whenever nothing is runnable.
   void run_for(std::chrono::milliseconds d) {
     auto until = sched_.clock().now() + d;
-    while (sched_.clock().now() < until) {
-      if (!check_.first_violation.empty())
-        throw violation(check_.first_violation);
-      if (!sched_.jobs.empty()) {
-        auto k = rng_() % sched_.jobs.size();
-        std::swap(sched_.jobs[0], sched_.jobs[k]);
-        sched_.run_once();
-        continue;
-      }
-      if (!sched_.has_pending_timeout())
-        break;
-      sched_.trigger_timeout();
-    }
+    while (sched_.clock().now() < until && step())
+      ;
   }
 
-  /// Runs `n` scheduler steps (one job, or one timer when nothing is runnable): a way to stop
-  /// the cluster in the middle of a message exchange that takes no virtual time.
+  /// Runs `n` steps: a way to stop the cluster in the middle of a message exchange that takes
+  /// no virtual time.
   void run_steps(size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      if (!check_.first_violation.empty())
-        throw violation(check_.first_violation);
-      if (!sched_.jobs.empty()) {
-        auto k = rng_() % sched_.jobs.size();
-        std::swap(sched_.jobs[0], sched_.jobs[k]);
-        sched_.run_once();
-      } else if (!sched_.trigger_timeout()) {
-        return;
-      }
-    }
+    for (size_t i = 0; i < n && step(); ++i)
+      ;
   }
 
   std::filesystem::path data_dir(node_id id) const {
