@@ -567,26 +567,43 @@ void on_vote_response(self_ptr self, const vote_response& resp) {
   self->send(st.election, resp);
 }
 
+enum class leader_check { stale, impossible, ok };
+
+// The term check of every request from a leader. A stale one is answered with our term by the
+// caller (so that a deposed leader steps down); otherwise we follow that leader and its contact
+// resets our election timer.
+leader_check accept_leader(self_ptr self, term_t term, node_id leader) {
+  auto& st = self->state;
+  if (term < st.hs.term)
+    return leader_check::stale;
+  if (st.role == node_role::leader && term == st.hs.term) {
+    say(self, "BUG: two leaders in term " + std::to_string(term));
+    return leader_check::impossible;
+  }
+  if (term > st.hs.term || st.role != node_role::follower || st.leader != leader)
+    become_follower(self, term, leader);
+  st.last_leader_contact = self->clock().now();
+  self->send(st.election, heard_atom::value);
+  return leader_check::ok;
+}
+
 void on_append_request(self_ptr self, append_request& req) {
   auto& st = self->state;
   append_response resp;
   resp.from = st.cfg.id;
   resp.seq = req.seq;
-  if (req.term < st.hs.term) {
-    resp.term = st.hs.term;  // tells a deposed leader to step down
-    resp.rejected = req.prev.index;
-    resp.last_index = st.log.last().index;
-    send_to_peer(self, req.leader, caf::make_message(resp));
-    return;
+  switch (accept_leader(self, req.term, req.leader)) {
+    case leader_check::stale:
+      resp.term = st.hs.term;  // tells a deposed leader to step down
+      resp.rejected = req.prev.index;
+      resp.last_index = st.log.last().index;
+      send_to_peer(self, req.leader, caf::make_message(resp));
+      return;
+    case leader_check::impossible:
+      return;
+    case leader_check::ok:
+      break;
   }
-  if (st.role == node_role::leader && req.term == st.hs.term) {
-    say(self, "BUG: two leaders in term " + std::to_string(req.term));
-    return;
-  }
-  if (req.term > st.hs.term || st.role != node_role::follower || st.leader != req.leader)
-    become_follower(self, req.term, req.leader);
-  st.last_leader_contact = self->clock().now();
-  self->send(st.election, heard_atom::value);
   resp.term = st.hs.term;
   auto verdict = check_append(st.log, st.commit, req.prev, req.entries);
   if (verdict.violates_commit) {
@@ -698,19 +715,16 @@ void on_install_snapshot(self_ptr self, install_snapshot_request& req) {
   install_snapshot_response resp;
   resp.from = st.cfg.id;
   resp.last = req.meta.last;
-  if (req.term < st.hs.term) {
-    resp.term = st.hs.term;  // tells a deposed leader to step down
-    send_to_peer(self, req.leader, caf::make_message(resp));
-    return;
+  switch (accept_leader(self, req.term, req.leader)) {
+    case leader_check::stale:
+      resp.term = st.hs.term;  // tells a deposed leader to step down
+      send_to_peer(self, req.leader, caf::make_message(resp));
+      return;
+    case leader_check::impossible:
+      return;
+    case leader_check::ok:
+      break;
   }
-  if (st.role == node_role::leader && req.term == st.hs.term) {
-    say(self, "BUG: two leaders in term " + std::to_string(req.term));
-    return;
-  }
-  if (req.term > st.hs.term || st.role != node_role::follower || st.leader != req.leader)
-    become_follower(self, req.term, req.leader);
-  st.last_leader_contact = self->clock().now();
-  self->send(st.election, heard_atom::value);
   resp.term = st.hs.term;
   auto reply = [&] { send_to_peer(self, req.leader, caf::make_message(resp)); };
   if (req.meta.last.index <= st.commit) {
