@@ -1,8 +1,7 @@
-// Apply actor. Proposers reach it by delegation from the node, so a result travels straight from
-// here to the client; a promise whose entry was overwritten by another leader fails as not_leader
-// (provably not applied), while promises still pending at shutdown fail as unavailable (unknown).
-// It also decides when to compact: it captures the state machine between two applies and hands
-// the capture to a writer actor, so applying never waits for the snapshot file.
+// Apply actor. The node hands it each committed batch together with the clients waiting for
+// those entries, so a result travels straight from here to its client; reads wait here for their
+// read index. It also decides when to compact: it captures the state machine between two applies
+// and hands the capture to a writer actor, so applying never waits for the snapshot file.
 #include "actors/applier.hpp"
 
 #include <map>
@@ -31,12 +30,8 @@ struct applier_state {
   membership config;             // as of `applied`
   index_t snapshot_index = 0;    // last snapshot taken or restored
   uint64_t bytes_since_snapshot = 0;
+  uint64_t snapshot_size = 0;    // bytes of the last snapshot taken or restored
   bool writing = false;          // a snapshot writer is running
-  struct waiting_write {
-    term_t term;
-    caf::response_promise rp;
-  };
-  std::map<index_t, waiting_write> writes;
   std::multimap<index_t, std::pair<caf::response_promise, std::string>> reads;
 
   void serve_reads() {
@@ -46,10 +41,7 @@ struct applier_state {
     reads.erase(reads.begin(), end);
   }
 
-  void fail_all(const caf::error& write_err, const caf::error& read_err) {
-    for (auto& kv : writes)
-      kv.second.rp.deliver(write_err);
-    writes.clear();
+  void fail_reads(const caf::error& read_err) {
     for (auto& kv : reads)
       kv.second.first.deliver(read_err);
     reads.clear();
@@ -58,8 +50,7 @@ struct applier_state {
   bool snapshot_due() const {
     if (writing || applied <= snapshot_index)
       return false;
-    return (opts.snapshot_entries > 0 && applied - snapshot_index >= opts.snapshot_entries)
-           || (opts.snapshot_bytes > 0 && bytes_since_snapshot >= opts.snapshot_bytes);
+    return opts.compaction.due(applied - snapshot_index, bytes_since_snapshot, snapshot_size);
   }
 
   // Replaces the state with a snapshot file: checksum first, so a damaged file is never
@@ -78,6 +69,7 @@ struct applier_state {
     applied_term = meta.last.term;
     config = meta.config;
     snapshot_index = meta.last.index;
+    snapshot_size = meta.size;
     bytes_since_snapshot = 0;
     if (opts.observer)
       opts.observer(node_event{node_event::snapshot_restored, opts.id, {}, meta.last.term,
@@ -137,18 +129,22 @@ caf::behavior applier(self_ptr self, caf::actor node,
     }
   }
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    self->state.fail_all(make_error(errc::unavailable, "node stopped; outcome unknown"),
-                         make_error(errc::shutting_down, "node stopped"));
+    self->state.fail_reads(make_error(errc::shutting_down, "node stopped"));
     self->quit(msg.reason);
   });
   return {
-    [self](apply_atom, const log_entries& xs) {
+    [self](apply_atom, const log_entries& xs, waiting_writes& ws) {
       auto& st = self->state;
+      auto w = ws.list.begin();
       for (const auto& e : xs) {
         if (e.index <= st.applied)
           continue;  // already applied (a duplicate feed after a restart or re-send)
         if (e.index != st.applied + 1) {
-          // A gap would break "exactly once, in order": refuse and let the node re-feed.
+          // A gap would break "exactly once, in order": refuse and let the node re-feed. The
+          // node only hands over clients with entries it holds, so this cannot strand one; if
+          // it ever did, the client learns the outcome is unknown rather than waiting forever.
+          for (; w != ws.list.end(); ++w)
+            w->second.deliver(make_error(errc::unavailable, "apply batch refused; outcome unknown"));
           self->send(st.node, applied_atom::value, st.applied);
           return;
         }
@@ -167,16 +163,13 @@ caf::behavior applier(self_ptr self, caf::actor node,
           ev.entry = &e;
           st.opts.observer(ev);
         }
-        auto w = st.writes.find(e.index);
-        if (w != st.writes.end()) {
-          if (w->second.term == e.term)
-            w->second.rp.deliver(std::move(result));
-          else
-            w->second.rp.deliver(make_error(errc::not_leader, node_id{0},
-                                            "entry replaced by another leader; not applied"));
-          st.writes.erase(w);
-        }
+        while (w != ws.list.end() && w->first < e.index)
+          (w++)->second.deliver(make_error(errc::unavailable, "entry skipped; outcome unknown"));
+        if (w != ws.list.end() && w->first == e.index)
+          (w++)->second.deliver(std::move(result));
       }
+      for (; w != ws.list.end(); ++w)
+        w->second.deliver(make_error(errc::unavailable, "entry not in the batch; outcome unknown"));
       st.serve_reads();
       self->send(st.node, applied_atom::value, st.applied);
       if (st.snapshot_due())
@@ -188,6 +181,7 @@ caf::behavior applier(self_ptr self, caf::actor node,
       if (meta.last.index <= st.snapshot_index)
         return;  // a snapshot was installed meanwhile; this one is already obsolete
       st.snapshot_index = meta.last.index;
+      st.snapshot_size = meta.size;
       st.bytes_since_snapshot = 0;
       self->send(st.node, snapshot_atom::value, std::move(meta));
     },
@@ -207,35 +201,8 @@ caf::behavior applier(self_ptr self, caf::actor node,
         self->quit(err);
         return;
       }
-      // Writes answered by this snapshot's entries may or may not have been applied here.
-      auto end = st.writes.upper_bound(st.applied);
-      for (auto it = st.writes.begin(); it != end; ++it)
-        it->second.rp.deliver(make_error(errc::unavailable,
-                                         "replaced by a snapshot from the leader; outcome unknown"));
-      st.writes.erase(st.writes.begin(), end);
       st.serve_reads();
       self->send(st.node, applied_atom::value, st.applied);
-    },
-    [self](deposed_atom, term_t term) {
-      // Our node lost leadership of `term`: its pending writes may or may not commit under the
-      // next leader, so their clients learn at once that the outcome is unknown.
-      auto& st = self->state;
-      for (auto it = st.writes.begin(); it != st.writes.end();) {
-        if (it->second.term == term) {
-          it->second.rp.deliver(make_error(errc::unavailable, "leader stepped down; outcome unknown"));
-          it = st.writes.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    },
-    [self](await_atom, index_t index, term_t term) -> caf::result<std::string> {
-      auto& st = self->state;
-      if (index <= st.applied)
-        return make_error(errc::unavailable, "entry applied before the request was registered");
-      auto rp = self->make_response_promise();
-      st.writes.emplace(index, applier_state::waiting_write{term, rp});
-      return caf::delegated<std::string>();
     },
     [self](query_atom, index_t read_index, std::string& request) -> caf::result<std::string> {
       auto& st = self->state;

@@ -76,6 +76,8 @@ struct node_state {
   std::map<node_id, index_t> match;
   std::map<node_id, time_point> last_ack;
   log_entries batch;        // proposals waiting for the next flush
+  // Clients waiting for their proposals, by index; handed to the applier with their entries.
+  std::deque<std::pair<index_t, caf::response_promise>> writes;
   bool flush_scheduled = false;
   uint64_t read_round = 0;
   std::map<node_id, uint64_t> acked_round;
@@ -280,6 +282,23 @@ void accept_entries(self_ptr self, const log_entries& xs, size_t from) {
   }
 }
 
+void fail_writes(self_ptr self, const caf::error& err) {
+  for (auto& w : self->state.writes)
+    w.second.deliver(err);
+  self->state.writes.clear();
+}
+
+// The waiting clients of entries up to `last`, to travel with those entries to the applier.
+waiting_writes take_writes(self_ptr self, index_t last) {
+  auto& ws = self->state.writes;
+  waiting_writes out;
+  while (!ws.empty() && ws.front().first <= last) {
+    out.list.push_back(std::move(ws.front()));
+    ws.pop_front();
+  }
+  return out;
+}
+
 void stop_leading(self_ptr self) {
   auto& st = self->state;
   flush_batch(self);  // entries already in our log must reach storage like any other
@@ -289,7 +308,8 @@ void stop_leading(self_ptr self) {
   st.match.clear();
   st.last_ack.clear();
   st.acked_round.clear();
-  self->send(st.applier, deposed_atom::value, st.hs.term);
+  // Our uncommitted proposals may or may not commit under the next leader.
+  fail_writes(self, make_error(errc::unavailable, "leader stepped down; outcome unknown"));
   auto not_leader = make_error(errc::not_leader, node_id{0}, "leadership lost");
   for (auto& r : st.unrounded)
     r.rp.deliver(not_leader);
@@ -511,7 +531,7 @@ void feed_applier(self_ptr self) {
       st.cache.pop_front();
     }
     st.fed = xs.back().index;
-    self->send(st.applier, apply_atom::value, std::move(xs));
+    self->send(st.applier, apply_atom::value, std::move(xs), take_writes(self, st.fed));
     return;
   }
   // The entries are only on disk (after a restart, or evicted): read them back in chunks.
@@ -526,7 +546,7 @@ void feed_applier(self_ptr self) {
         st.feeding = false;
         if (!xs.empty() && xs.front().index == st.fed + 1) {
           st.fed = xs.back().index;
-          self->send(st.applier, apply_atom::value, std::move(xs));
+          self->send(st.applier, apply_atom::value, std::move(xs), take_writes(self, st.fed));
         }
         feed_applier(self);
       },
@@ -894,8 +914,7 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
   ao.start = st.snapshot;
   ao.config = st.base_config;  // the snapshot's configuration, or the bootstrap one
   ao.snapshot_dir = st.snapshots.dir();
-  ao.snapshot_entries = st.cfg.snapshot_entries;
-  ao.snapshot_bytes = st.cfg.snapshot_bytes;
+  ao.compaction = {st.cfg.snapshot_entries, st.cfg.snapshot_bytes, st.cfg.snapshot_log_ratio};
   ao.detached = st.cfg.detached;
   ao.observer = st.cfg.observer;
   st.applier = spawn_applier(self->system(), caf::actor_cast<caf::actor>(self), std::move(sm),
@@ -921,6 +940,14 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
   self->link_to(st.store);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
+    // A promise dropped unanswered would leave its client waiting for its own timeout.
+    fail_writes(self, make_error(errc::unavailable, "node stopped; outcome unknown"));
+    auto stopped = make_error(errc::shutting_down, "node stopped");
+    for (auto* rs : {&st.unrounded, &st.reads})
+      for (auto& r : *rs)
+        r.rp.deliver(stopped);
+    if (st.change)
+      st.change->rp.deliver(make_error(errc::unavailable, "node stopped; outcome unknown"));
     for (auto& kv : st.replicators)
       self->send_exit(kv.second, msg.reason);
     for (auto& h : {st.applier, st.election})
@@ -1005,7 +1032,7 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       auto index = e.index;
       st.batch.push_back(std::move(e));
       schedule_flush(self);
-      self->delegate(st.applier, await_atom::value, index, st.hs.term);
+      st.writes.emplace_back(index, self->make_response_promise());
       return caf::delegated<std::string>();
     },
     [self](query_atom, std::string& request) -> caf::result<std::string> {

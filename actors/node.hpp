@@ -61,6 +61,12 @@ struct node_config {
   // were applied since the last one (0 disables that trigger; both 0 = never).
   uint64_t snapshot_entries = 10000;
   uint64_t snapshot_bytes = uint64_t{64} << 20;
+  // ... and only once the commands applied since the last snapshot add up to this many times its
+  // size. Writing a snapshot costs time in proportion to the state, so without this a large state
+  // would be rewritten every snapshot_entries writes: quadratic work. With it, compaction costs at
+  // most 1/ratio bytes written per byte of commands however large the state grows (LogCabin's
+  // snapshotRatio). 0 = the count and byte triggers alone.
+  double snapshot_log_ratio = 1.0;
   // Entries kept below a snapshot, so a briefly lagging follower still catches up from the log.
   index_t snapshot_trailing_entries = 5000;
   size_t snapshot_chunk_bytes = 1 << 20;  // per InstallSnapshot message

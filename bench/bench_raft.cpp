@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "actors/node.hpp"
+#include "config/scheduler_tuning.hpp"
 #include "kv/kv_state_machine.hpp"
 #include "messages/codec.hpp"
 #include "messages/errc.hpp"
@@ -34,6 +35,7 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 using brun_atom = caf::atom_constant<caf::atom("brun")>;
+using bwatch_atom = caf::atom_constant<caf::atom("bwatch")>;
 
 struct config : caf::actor_system_config {
   std::string mode = "inproc";  // inproc | remote | failover | recovery | snapshot
@@ -46,6 +48,7 @@ struct config : caf::actor_system_config {
   size_t warmup = 0;            // unmeasured operations first; default ops/10
   double seconds = 10;          // measured window (upper bound)
   size_t keyspace = 100000;
+  double snapshot_ratio = raft::node_config{}.snapshot_log_ratio;
   size_t entries = 1000000;     // recovery: log length to build
   size_t state_mb = 256;        // snapshot: size of the replicated state to build
   bool no_sync = false;
@@ -65,10 +68,12 @@ struct config : caf::actor_system_config {
       .add(keyspace, "keyspace", "distinct keys")
       .add(entries, "entries", "recovery: entries to write before the restart")
       .add(no_sync, "no-sync", "inproc/recovery: node_config.sync=false")
+      .add(snapshot_ratio, "snapshot-ratio", "in-process modes: node_config.snapshot_log_ratio")
       .add(label, "label", "free text copied to the result line");
     raft::add_message_types(*this);
     // Nodes drop connections that send no middleman heartbeats (cluster/README-cli.md).
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
+    raft::tune_scheduler(*this);  // as the CLI's nodes and clients
   }
 };
 
@@ -158,6 +163,8 @@ struct gen_state {
   size_t issued = 0, completed = 0, measured = 0, errors = 0, outstanding = 0;
   bool in_window = false, stop_issuing = false;
   int64_t t_begin = 0, t_start = 0, t_end = 0, deadline = 0, cpu_start = 0;
+  int64_t last_progress = 0;
+  bool finished = false;
   std::vector<int64_t> node_cpu_start;
   std::vector<int64_t> lat;  // ns, measured window only
   std::string first_error;
@@ -177,8 +184,11 @@ void issue(gen_actor* self) {
   bool counted = st.in_window;
   auto done = [self, t0, counted](bool ok) {
     auto& st = self->state;
+    if (st.finished)
+      return;
     --st.outstanding;
     auto t1 = now_ns();
+    st.last_progress = t1;
     if (ok) {
       ++st.completed;
       if (counted && st.in_window) {
@@ -206,7 +216,9 @@ void issue(gen_actor* self) {
     else if (st.outstanding == 0)
       st.rp.deliver(finish(self));
   };
-  self->request(st.target, std::chrono::seconds(30), raft::propose_atom::value, std::move(cmd))
+  // No per-request timeout: CAF arms one timer per request on its clock thread, which would
+  // dominate the client's CPU. The watchdog in generator() ends a run that stops progressing.
+  self->request(st.target, caf::infinite, raft::propose_atom::value, std::move(cmd))
     .then([done](std::string&) { done(true); },
           [self, done](caf::error& err) {
             if (self->state.first_error.empty())
@@ -227,6 +239,7 @@ int64_t pct(std::vector<int64_t>& v, double q) {
 
 std::string finish(gen_actor* self) {
   auto& st = self->state;
+  st.finished = true;
   st.t_end = now_ns();
   auto cpu = process_cpu_ns() - st.cpu_start;
   auto secs = static_cast<double>(st.t_end - st.t_start) / 1e9;
@@ -266,7 +279,8 @@ caf::behavior generator(gen_actor* self, gen_params p, raft::node_api target) {
   return {[self](brun_atom) -> caf::result<std::string> {
     auto& st = self->state;
     st.rp = self->make_response_promise();
-    st.t_begin = now_ns();
+    st.t_begin = st.last_progress = now_ns();
+    self->delayed_send(self, std::chrono::seconds(1), bwatch_atom::value);
     if (st.p.warmup == 0) {
       st.in_window = true;
       st.t_start = now_ns();
@@ -278,6 +292,18 @@ caf::behavior generator(gen_actor* self, gen_params p, raft::node_api target) {
     for (size_t i = 0; i < st.p.inflight; ++i)
       issue(self);
     return st.rp;
+  },
+  [self](bwatch_atom) {
+    auto& st = self->state;
+    if (st.finished)
+      return;
+    if (now_ns() - st.last_progress > 30'000'000'000) {
+      st.errors += st.outstanding;
+      st.first_error = fmt::format("no reply for 30 s ({} requests outstanding)", st.outstanding);
+      st.rp.deliver(finish(self));
+      return;
+    }
+    self->delayed_send(self, std::chrono::seconds(1), bwatch_atom::value);
   }};
 }
 
@@ -350,6 +376,7 @@ struct inproc_cluster {
     nc.bootstrap = members;
     nc.data_dir = fmt::format("{}/node-{}", root, id);
     nc.sync = !cfg.no_sync;
+    nc.snapshot_log_ratio = cfg.snapshot_ratio;
     nc.log = [](const std::string&) {};
     return raft::spawn_node(sys, nc, std::make_unique<raft::kv_state_machine>());
   }

@@ -47,6 +47,7 @@ struct launch_config : caf::actor_system_config {
   uint64_t snapshot_entries = 0;
   uint64_t snapshot_bytes = 0;
   uint64_t snapshot_trailing = 0;
+  double snapshot_ratio = 0;
 
   launch_config() {
     opt_group{custom_options_, "global"}
@@ -60,7 +61,8 @@ struct launch_config : caf::actor_system_config {
       .add(exit_on_failure, "exit-on-failure", "stop everything when one node dies")
       .add(snapshot_entries, "snapshot-entries", "passed to every node (see node --help)")
       .add(snapshot_bytes, "snapshot-bytes", "passed to every node")
-      .add(snapshot_trailing, "snapshot-trailing", "passed to every node");
+      .add(snapshot_trailing, "snapshot-trailing", "passed to every node")
+      .add(snapshot_ratio, "snapshot-ratio", "passed to every node");
   }
 };
 

@@ -55,6 +55,7 @@ struct node_options : caf::actor_system_config {
   uint64_t snapshot_entries = node_config{}.snapshot_entries;
   uint64_t snapshot_bytes = node_config{}.snapshot_bytes;
   uint64_t snapshot_trailing = node_config{}.snapshot_trailing_entries;
+  double snapshot_ratio = node_config{}.snapshot_log_ratio;
 
   node_options() {
     // The same settings under "global" (plain --id=... flags, shown by --help) and "raft" (the
@@ -75,7 +76,10 @@ struct node_options : caf::actor_system_config {
       .add(snapshot_bytes, "snapshot-bytes",
            "snapshot after this many bytes of applied commands (default 64 MiB; 0: none)")
       .add(snapshot_trailing, "snapshot-trailing",
-           "log entries kept below a snapshot for lagging followers (default 5000)");
+           "log entries kept below a snapshot for lagging followers (default 5000)")
+      .add(snapshot_ratio, "snapshot-ratio",
+           "snapshot only once the commands since the last one reach this many times its size "
+           "(default 1.0; 0: the count and byte triggers alone)");
     opt_group{custom_options_, "raft"}
       .add(id, "id", "this node's id")
       .add(member_list, "members", "all voters, e.g. [\"1=h:7101\", \"2=h:7102\"]")
@@ -88,7 +92,8 @@ struct node_options : caf::actor_system_config {
       .add(join, "join", "start as a non-member and wait to be added")
       .add(snapshot_entries, "snapshot-entries", "snapshot after this many applied entries")
       .add(snapshot_bytes, "snapshot-bytes", "snapshot after this many bytes of commands")
-      .add(snapshot_trailing, "snapshot-trailing", "log entries kept below a snapshot");
+      .add(snapshot_trailing, "snapshot-trailing", "log entries kept below a snapshot")
+      .add(snapshot_ratio, "snapshot-ratio", "commands since the last snapshot / its size");
   }
 };
 
@@ -156,6 +161,9 @@ caf::expected<node_plan> make_plan(const node_options& opts) {
   cfg.snapshot_entries = opts.snapshot_entries;
   cfg.snapshot_bytes = opts.snapshot_bytes;
   cfg.snapshot_trailing_entries = opts.snapshot_trailing;
+  if (!(opts.snapshot_ratio >= 0))
+    return invalid("--snapshot-ratio must be a number >= 0");
+  cfg.snapshot_log_ratio = opts.snapshot_ratio;
   return plan;
 }
 

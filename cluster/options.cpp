@@ -2,6 +2,8 @@
 // options as terse parser errors, so positional words are split off first and errors rephrased.
 #include "cluster/options.hpp"
 
+#include "config/scheduler_tuning.hpp"
+
 #include <chrono>
 #include <cstdio>
 
@@ -90,12 +92,7 @@ void set_network_defaults(caf::actor_system_config& cfg) {
   using namespace std::chrono_literals;
   cfg.set("middleman.heartbeat-interval", caf::timespan{100ms});
   cfg.set("middleman.connection-timeout", caf::timespan{1s});
-  // CAF's work-stealing workers spin through hundreds of polls before sleeping; on a small
-  // machine an idle 3-node cluster then burns half a core. Sleeping sooner cut idle CPU ~8x in
-  // the benchmarks (BENCHMARKS.md; its effect under load is not measured yet). Command-line
-  // values still win.
-  cfg.set("work-stealing.aggressive-poll-attempts", size_t{10});
-  cfg.set("work-stealing.moderate-poll-attempts", size_t{10});
+  tune_scheduler(cfg);
 }
 
 void print_error(const std::string& message) {

@@ -1,12 +1,13 @@
-// KV semantics, plus a length-prefixed stream format for snapshots so a large store is never
-// serialized into one in-memory buffer.
+// KV semantics, plus snapshots: a flat capture on the apply actor, sorted and streamed out in a
+// length-prefixed format by the snapshot writer; restore reads that format back as a stream.
 #include "kv/kv_state_machine.hpp"
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 #include <istream>
 #include <ostream>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -38,11 +39,6 @@ std::vector<const map_type::value_type*> sorted_entries(const map_type& data) {
   return out;
 }
 
-void put_u32(std::ostream& out, uint32_t x) {
-  char b[4] = {char(x >> 24), char(x >> 16), char(x >> 8), char(x)};
-  out.write(b, 4);
-}
-
 bool get_u32(std::istream& in, uint32_t& x) {
   unsigned char b[4];
   if (!in.read(reinterpret_cast<char*>(b), 4))
@@ -53,11 +49,12 @@ bool get_u32(std::istream& in, uint32_t& x) {
 
 } // namespace
 
-kv_result kv_state_machine::execute(const kv_command& cmd) {
+kv_result kv_state_machine::execute(kv_command cmd) {
   kv_result r;
   switch (cmd.op) {
     case kv_op::put:
-      data_[cmd.key] = cmd.value;
+      // The decoded strings move into the map: no allocation for an overwrite.
+      data_.insert_or_assign(std::move(cmd.key), std::move(cmd.value));
       r.ok = true;
       break;
     case kv_op::get:
@@ -67,7 +64,10 @@ kv_result kv_state_machine::execute(const kv_command& cmd) {
       r.found = it != data_.end();
       bool matches = cmd.expect_absent ? !r.found : (r.found && it->second == cmd.expected);
       if (matches) {
-        data_[cmd.key] = cmd.value;
+        if (r.found)
+          it->second = std::move(cmd.value);
+        else
+          data_.emplace(std::move(cmd.key), std::move(cmd.value));
         r.ok = true;
       } else if (r.found) {
         r.value = it->second;
@@ -101,10 +101,10 @@ std::string kv_state_machine::apply(index_t, const std::string& command) {
   if (cmd->op == kv_op::put) {
     // The most common command has a constant result: encode it once.
     static const std::string ok = encode(kv_result{true, false, {}});
-    execute(*cmd);
+    execute(std::move(*cmd));
     return ok;
   }
-  return encode(execute(*cmd));
+  return encode(execute(std::move(*cmd)));
 }
 
 std::string kv_state_machine::query(const std::string& request) const {
@@ -149,36 +149,65 @@ std::string kv_state_machine::digest() const {
 
 namespace {
 
-// Keys in sorted order: replicas with equal content write byte-identical snapshots.
-void write_content(std::ostream& out, const map_type& data) {
-  put_u32(out, static_cast<uint32_t>(data.size() >> 32));
-  put_u32(out, static_cast<uint32_t>(data.size()));
-  for (const auto* kv : sorted_entries(data)) {
-    const auto& [k, v] = *kv;
-    put_u32(out, static_cast<uint32_t>(k.size()));
-    out.write(k.data(), static_cast<std::streamsize>(k.size()));
-    put_u32(out, static_cast<uint32_t>(v.size()));
-    out.write(v.data(), static_cast<std::streamsize>(v.size()));
-  }
-}
-
+// A point-in-time copy of the content as one flat buffer of records: a memcpy per entry on the
+// apply actor instead of a map copy with three allocations per entry. The writer thread sorts
+// it: keys in sorted order make replicas with equal content write byte-identical snapshots.
 class kv_snapshot : public state_snapshot {
 public:
-  explicit kv_snapshot(map_type data) : data_(std::move(data)) {}
+  explicit kv_snapshot(const map_type& data) {
+    size_t bytes = 0;
+    for (const auto& [k, v] : data)
+      bytes += k.size() + v.size();
+    buf_.reserve(bytes);
+    records_.reserve(data.size());
+    for (const auto& [k, v] : data) {
+      records_.push_back({buf_.size(), static_cast<uint32_t>(k.size()),
+                          static_cast<uint32_t>(v.size())});
+      buf_.append(k).append(v);
+    }
+  }
 
   bool write(std::ostream& out) override {
-    write_content(out, data_);
+    std::sort(records_.begin(), records_.end(),
+              [this](const record& a, const record& b) { return key(a) < key(b); });
+    std::string chunk;
+    auto put_u32 = [&chunk](uint32_t x) {
+      char b[4] = {char(x >> 24), char(x >> 16), char(x >> 8), char(x)};
+      chunk.append(b, 4);
+    };
+    put_u32(static_cast<uint32_t>(uint64_t{records_.size()} >> 32));
+    put_u32(static_cast<uint32_t>(records_.size()));
+    for (const auto& r : records_) {
+      put_u32(r.key_len);
+      chunk.append(key(r));
+      put_u32(r.value_len);
+      chunk.append(buf_, r.offset + r.key_len, r.value_len);
+      if (chunk.size() >= (64 << 10)) {
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        chunk.clear();
+      }
+    }
+    out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     return static_cast<bool>(out);
   }
 
 private:
-  map_type data_;
+  struct record {
+    size_t offset;
+    uint32_t key_len;
+    uint32_t value_len;
+  };
+
+  std::string_view key(const record& r) const { return {buf_.data() + r.offset, r.key_len}; }
+
+  std::string buf_;
+  std::vector<record> records_;
 };
 
 } // namespace
 
 void kv_state_machine::save(std::ostream& out) const {
-  write_content(out, data_);
+  kv_snapshot{data_}.write(out);
 }
 
 std::unique_ptr<state_snapshot> kv_state_machine::snapshot() const {

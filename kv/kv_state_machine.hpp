@@ -13,7 +13,8 @@ class kv_state_machine : public state_machine {
 public:
   std::string apply(index_t index, const std::string& command) override;
   std::string query(const std::string& request) const override;
-  /// A copy of the content: O(size) on the apply actor, then written out concurrently.
+  /// A flat copy of the content: one memcpy per entry on the apply actor; sorted and written
+  /// out on the snapshot writer's thread.
   std::unique_ptr<state_snapshot> snapshot() const override;
   bool restore(std::istream& in) override;
 
@@ -21,7 +22,7 @@ public:
   void save(std::ostream& out) const;
 
   /// Executes one command; reads (get, digest, size) leave the state alone.
-  kv_result execute(const kv_command& cmd);
+  kv_result execute(kv_command cmd);
 
   /// Summary of the content (keys in sorted order), equal on replicas with equal state.
   std::string digest() const;

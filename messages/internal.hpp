@@ -3,9 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/response_promise.hpp>
 
 #include "messages/log_entry.hpp"
 
@@ -16,15 +19,20 @@ struct entry_batch {
   std::shared_ptr<const log_entries> entries;
 };
 
+/// The clients waiting for some of the entries of one apply batch, by entry index (ascending).
+/// The node hands them over with the batch, so the applier answers each client directly and no
+/// write costs a message of its own between the two actors.
+struct waiting_writes {
+  std::vector<std::pair<index_t, caf::response_promise>> list;
+};
+
 // node -> replicator
 using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using tick_atom_t = caf::atom_constant<caf::atom("tick")>;
 // node -> applier
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
-using await_atom = caf::atom_constant<caf::atom("await")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
-using deposed_atom = caf::atom_constant<caf::atom("deposed")>;
 using install_atom = caf::atom_constant<caf::atom("install")>;
 // applier -> node, node -> replicator: a new snapshot is durable
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
@@ -45,4 +53,5 @@ const char* to_string(node_role r);
 } // namespace raft
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::entry_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::waiting_writes)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(raft::node_role)

@@ -449,6 +449,7 @@ public:
     nc.max_inflight_msgs = 4;
     nc.max_inflight_bytes = 2048;  // also bounds snapshot chunks in flight
     nc.snapshot_entries = opts_.snapshot_entries;
+    nc.snapshot_log_ratio = 0;  // compact at every threshold, however large the state
     nc.snapshot_trailing_entries = opts_.snapshot_trailing;
     nc.snapshot_chunk_bytes = opts_.snapshot_chunk;
     nc.seed = opts_.seed * 31 + id * 1000003 + restarts_;

@@ -741,6 +741,8 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_with_a_message) {
                  "at least one existing member");
   expect_failure({"node", "--id=1", "--snapshot-entries=many"}, "malformed value");
   expect_failure({"launch", "--snapshot-bytes=-1"}, "malformed value");
+  expect_failure({"node", "--id=1", "--members=1=127.0.0.1:" + port, "--snapshot-ratio=-0.5"},
+                 "--snapshot-ratio must be");
   expect_failure({"member", "add", "4=127.0.0.1:" + port, "--cluster=127.0.0.1:" + port,
                   "--voter"},
                  "unknown option --voter");
@@ -1171,7 +1173,7 @@ size_t write_many(const local_cluster& c, const std::string& prefix, size_t shel
 BOOST_AUTO_TEST_CASE(a_node_down_during_writes_catches_up_through_a_snapshot) {
   local_cluster c{3};
   // Small thresholds: 10,000 writes compact the log about 20 times while a node is down.
-  c.node_args = {"--snapshot-entries=500", "--snapshot-trailing=100"};
+  c.node_args = {"--snapshot-entries=500", "--snapshot-trailing=100", "--snapshot-ratio=0"};
   c.start_all();
   shell sh{c.seeds, c.dir / "shell.log"};
   auto leader = await_leader(sh);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/compaction_policy.hpp"
 #include "core/log_matching.hpp"
 #include "core/log_terms.hpp"
 #include "core/progress.hpp"
@@ -1169,3 +1170,30 @@ BOOST_AUTO_TEST_CASE(ack_past_pending_snapshot_resumes_replication) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(compaction_waits_for_the_log_to_outweigh_the_snapshot) {
+  compaction_policy p{100, 1000, 1.0};
+  BOOST_TEST(!p.due(0, 0, 0));
+  BOOST_TEST(!p.due(99, 500, 0));
+  BOOST_TEST(p.due(100, 500, 0));       // count trigger, no snapshot yet
+  BOOST_TEST(p.due(10, 1000, 0));       // byte trigger
+  BOOST_TEST(!p.due(100, 500, 800));    // count reached, but 500 B of commands < 1.0 x 800 B
+  BOOST_TEST(p.due(100, 800, 800));
+  BOOST_TEST(!p.due(5000, 1500, 2000)); // both triggers reached, still held back by the ratio
+  compaction_policy no_ratio{100, 0, 0};
+  BOOST_TEST(no_ratio.due(100, 1, 1 << 30));
+  compaction_policy never{0, 0, 0};
+  BOOST_TEST(!never.due(1 << 20, 1 << 30, 0));
+  // With a growing state (every command adds to it), snapshot work stays linear in the bytes
+  // written: the snapshots' sizes add up to about twice the final state, not n^2 / entries.
+  compaction_policy grow{10, 0, 1.0};
+  uint64_t state = 0, since_entries = 0, since_bytes = 0, rewritten = 0;
+  for (int i = 0; i < 100000; ++i) {
+    state += 100, since_bytes += 100, ++since_entries;
+    if (grow.due(since_entries, since_bytes, state - since_bytes)) {
+      rewritten += state;
+      since_entries = since_bytes = 0;
+    }
+  }
+  BOOST_TEST(rewritten <= 2 * state + 100 * 10);
+}
