@@ -6,10 +6,11 @@
 
 namespace raft {
 
-/// CAF's work-stealing workers spin through hundreds of polls before they sleep. On a small
-/// machine that costs an idle 3-node cluster half a core and a busy one a third of its CPU per
-/// write (BENCHMARKS.md); ten polls of each kind keep the latency and drop that waste. Values
-/// given later (config file, command line) still win.
+/// CAF's work-stealing workers spin through hundreds of polls, then sleep 50 us at a time,
+/// before they wait on their queue. On a small machine that costs an idle 3-node cluster half a
+/// core and a busy one up to a third of its CPU per write (BENCHMARKS.md). We keep ten polls,
+/// skip the sleeping phase and wait right away. Values given later (config file, command line)
+/// still win.
 void tune_scheduler(caf::actor_system_config& cfg);
 
 } // namespace raft
