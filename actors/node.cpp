@@ -526,6 +526,7 @@ void feed_applier(self_ptr self) {
     return;
   if (!st.cache.empty() && st.cache.front().index == st.fed + 1) {
     log_entries xs;
+    xs.reserve(std::min<size_t>(st.cache.size(), st.commit - st.fed));
     while (!st.cache.empty() && st.cache.front().index <= st.commit) {
       xs.push_back(std::move(st.cache.front()));
       st.cache.pop_front();

@@ -357,6 +357,7 @@ struct inproc_cluster {
   const config& cfg;
   std::string root;
   std::vector<raft::node_api> nodes;
+  double snapshot_ratio = cfg.snapshot_ratio;
 
   // A stopped node's storage thread releases the data dir shortly after the node is gone.
   caf::expected<raft::node_api> start(raft::node_id id) {
@@ -376,7 +377,7 @@ struct inproc_cluster {
     nc.bootstrap = members;
     nc.data_dir = fmt::format("{}/node-{}", root, id);
     nc.sync = !cfg.no_sync;
-    nc.snapshot_log_ratio = cfg.snapshot_ratio;
+    nc.snapshot_log_ratio = snapshot_ratio;
     nc.log = [](const std::string&) {};
     return raft::spawn_node(sys, nc, std::make_unique<raft::kv_state_machine>());
   }
@@ -637,6 +638,9 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   auto root = fmt::format("{}/snapshot-{}", cfg.dir, getpid());
   sh(fmt::format("rm -rf '{}' && mkdir -p '{}'", root, root));
   inproc_cluster c{sys, cfg, root, {}};
+  // This mode measures the transfer of a snapshot of the whole state, so the leader snapshots
+  // at every threshold instead of waiting for its log to outweigh the last snapshot.
+  c.snapshot_ratio = 0;
   if (!c.start_all())
     return;
   caf::scoped_actor self{sys};

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "actors/node.hpp"
+#include "config/scheduler_tuning.hpp"
 #include "kv/kv_state_machine.hpp"
 #include "messages/codec.hpp"
 #include "messages/errc.hpp"
@@ -23,6 +24,7 @@ struct config : caf::actor_system_config {
   config() {
     opt_group{custom_options_, "global"}.add(dir, "dir,d", "where the three data dirs live");
     raft::add_message_types(*this);
+    raft::tune_scheduler(*this);
   }
 };
 
