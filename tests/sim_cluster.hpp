@@ -381,6 +381,7 @@ struct options {
   bool faults = true;
   // Small thresholds make every run compact, purge and stream snapshots in many chunks.
   uint64_t snapshot_entries = 25;
+  double snapshot_log_ratio = 0;  // 0: compact at every threshold, however large the state
   raft::index_t snapshot_trailing = 5;
   size_t snapshot_chunk = 256;
   std::chrono::milliseconds fault_phase{20000};
@@ -449,7 +450,7 @@ public:
     nc.max_inflight_msgs = 4;
     nc.max_inflight_bytes = 2048;  // also bounds snapshot chunks in flight
     nc.snapshot_entries = opts_.snapshot_entries;
-    nc.snapshot_log_ratio = 0;  // compact at every threshold, however large the state
+    nc.snapshot_log_ratio = opts_.snapshot_log_ratio;
     nc.snapshot_trailing_entries = opts_.snapshot_trailing;
     nc.snapshot_chunk_bytes = opts_.snapshot_chunk;
     nc.seed = opts_.seed * 31 + id * 1000003 + restarts_;
@@ -729,13 +730,17 @@ inline node_id current_leader(const cluster& c) {
 /// Proposes puts of `<prefix><i>` = `value-<i>` for i in [0, n) concurrently through `leader`
 /// and runs the simulation for `d`; returns how many were acknowledged.
 inline size_t write_keys(cluster& c, node_id leader, int n, const std::string& prefix,
-                         std::chrono::milliseconds d = std::chrono::milliseconds(3000)) {
+                         std::chrono::milliseconds d = std::chrono::milliseconds(3000),
+                         size_t pad_to = 0) {
   caf::scoped_actor self{c.system(), true};
   std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> hs;
-  for (int i = 0; i < n; ++i)
+  for (int i = 0; i < n; ++i) {
+    auto value = "value-" + std::to_string(i);
+    if (value.size() < pad_to)
+      value.resize(pad_to, '.');
     hs.push_back(self->request(c.nodes()[leader - 1], caf::infinite, propose_atom::value,
-                               encode(kv_command::put(prefix + std::to_string(i),
-                                                      "value-" + std::to_string(i)))));
+                               encode(kv_command::put(prefix + std::to_string(i), value))));
+  }
   c.run_for(d);
   size_t ok = 0;
   for (auto& h : hs)
@@ -749,7 +754,9 @@ struct settled_cluster {
   node_id leader = 0;
   node_id other = 0;
 
-  explicit settled_cluster(uint64_t seed) : c(options_for(seed)) {
+  explicit settled_cluster(uint64_t seed) : settled_cluster(options_for(seed)) {}
+
+  explicit settled_cluster(const sim::options& o) : c(o) {
     c.run_for(std::chrono::milliseconds(3000));
     leader = current_leader(c);
     if (leader == 0)

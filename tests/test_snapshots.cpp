@@ -335,6 +335,26 @@ BOOST_AUTO_TEST_CASE(a_partitioned_follower_rejoins_through_a_snapshot) {
   expect_converged(c);
 }
 
+BOOST_AUTO_TEST_CASE(a_snapshot_waits_until_the_log_outweighs_the_last_one) {
+  auto o = sim::settled_cluster::options_for(61);
+  o.snapshot_log_ratio = 1.0;
+  sim::settled_cluster s{o};
+  auto& c = s.c;
+  // 30 values of 1 KiB: past the 25-entry threshold, a snapshot of about 30 KiB.
+  BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 30, "big", 3s, 1024), 30u);
+  auto first = status_of(c, s.leader);
+  BOOST_REQUIRE_GE(first.snapshot_index, 25u);
+  // 60 small puts: the entry threshold is passed twice, but 60 commands of a few bytes are far
+  // from the size of the last snapshot, so it is not rewritten.
+  BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 60, "small"), 60u);
+  BOOST_CHECK_EQUAL(status_of(c, s.leader).snapshot_index, first.snapshot_index);
+  // Another 40 KiB of commands outweigh it: the next snapshot follows.
+  BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 40, "more", 3s, 1024), 40u);
+  c.run_for(1s);
+  BOOST_CHECK_GT(status_of(c, s.leader).snapshot_index, first.snapshot_index + 60);
+  expect_converged(c);
+}
+
 BOOST_AUTO_TEST_CASE(a_crash_in_the_middle_of_an_install_leaves_a_usable_node) {
   size_t crashed_mid_transfer = 0;
   size_t runs = 0;
