@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <optional>
 
 #include <caf/all.hpp>
 
@@ -97,6 +98,9 @@ struct node_state {
   node_id transfer_to = no_node;         // leadership transfer target; writes wait meanwhile
   caf::response_promise transfer_rp;
   uint64_t transfer_epoch = 0;
+
+  // Stopping: we wait for the storage actor to end before we do (see the exit handler).
+  std::optional<caf::error> stopping;
 
   // Follower: replies that wait until their entries are durable.
   struct pending_ack {
@@ -955,9 +959,30 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       if (h)
         self->send_exit(h, msg.reason);
     self->send_exit(st.store, msg.reason);
-    self->quit(msg.reason);
+    if (st.stopping)
+      return;
+    // The data dir stays locked until the storage actor (on its own thread) has closed LMDB.
+    // Ending only after it means that whoever sees this node go down can reopen the directory
+    // at once, e.g. to restart the node in the same process. Meanwhile every request is refused.
+    st.stopping = msg.reason;
+    self->monitor(st.store);
+    self->set_default_handler([](caf::scheduled_actor* me, caf::message_view&) {
+      // Only requests get an answer: CAF would deliver an error "reply" to a peer's plain
+      // message as a message of its own, and an actor that receives an unhandled error quits.
+      auto* x = me->current_mailbox_element();
+      if (x != nullptr && x->mid.is_request())
+        return caf::result<caf::message>{make_error(errc::shutting_down, "node stopping")};
+      return caf::result<caf::message>{caf::skip()};
+    });
+    self->become([self](stop_atom) { self->quit(*self->state.stopping); });
+    self->delayed_send(self, std::chrono::seconds(10), stop_atom::value);  // a stuck fsync
   });
   self->set_down_handler([self](caf::down_msg& dm) {
+    if (self->state.stopping) {
+      if (dm.source == self->state.store.address())
+        self->quit(*self->state.stopping);
+      return;
+    }
     // Our handle to the leader died (its process or connection is gone): forget the leader, so
     // that our lease no longer refuses votes, and ask the election actor to hurry.
     auto& st = self->state;

@@ -101,6 +101,9 @@ using node_api = caf::typed_actor<
 
 /// Opens the data dir and spawns the node with its storage, election, apply and replication
 /// actors. Fails with a raft error if the data dir is unusable (foreign, corrupt, unreadable).
+/// To stop a node, send it an exit message: it answers its waiting clients (writes: unavailable,
+/// outcome unknown), refuses new requests with shutting_down, and goes down only once its
+/// storage has closed the data dir, which can then be reopened at once.
 caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
                                    std::unique_ptr<state_machine> sm);
 

@@ -410,6 +410,7 @@ struct local_cluster {
     nodes[id].signal(SIGTERM);
     auto rc = nodes[id].wait(30s);
     BOOST_REQUIRE_MESSAGE(rc, "node " << id << " did not stop on SIGTERM:\n" << slurp(log(id)));
+    BOOST_WARN_MESSAGE(*rc == 0, "node " << id << " exited with " << *rc << ":\n" << slurp(log(id)));
     return *rc;
   }
 };

@@ -1,5 +1,6 @@
 // Tests of the persistence actor on CAF's deterministic test_coordinator: group commit (one
-// transaction and one sync for everything queued), per-request errors, reads, restart.
+// transaction and one sync for everything queued), per-request errors, reads, restart; and, with
+// real threads, that a stopped node has released its data dir by the time it is down.
 #define BOOST_TEST_MODULE persistence
 #include <boost/test/unit_test.hpp>
 
@@ -12,7 +13,11 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/node.hpp"
+#include "kv/kv_state_machine.hpp"
+#include "messages/codec.hpp"
 #include "messages/errc.hpp"
+#include "messages/registry.hpp"
 #include "persistence/log_store.hpp"
 #include "persistence/persistence.hpp"
 
@@ -257,3 +262,36 @@ BOOST_AUTO_TEST_CASE(spawn_refuses_foreign_directory) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// With real threads: the storage actor closes LMDB on its own thread. A node ends only after it,
+// so whoever sees the node go down can reopen its data dir at once (a restart in-process).
+BOOST_AUTO_TEST_CASE(a_stopped_node_has_released_its_data_dir_when_it_is_down) {
+  temp_dir dir;
+  caf::actor_system_config cfg;
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  node_config nc;
+  nc.id = 1;
+  nc.bootstrap.voters = {1};
+  nc.data_dir = dir.path;
+  nc.log = [](const std::string&) {};
+  for (int round = 0; round < 20; ++round) {
+    BOOST_TEST_CONTEXT("round " << round) {
+      auto node = spawn_node(sys, nc, std::make_unique<kv_state_machine>());
+      BOOST_REQUIRE_MESSAGE(node, sys.render(node ? caf::error{} : node.error()));
+      if (round % 2 == 0) {
+        // With a pending write or two in the mix: they are answered, never left hanging.
+        self->request(*node, std::chrono::seconds(5), propose_atom::value,
+                      encode(kv_command::put("k", std::to_string(round))))
+          .receive([](std::string&) {}, [](caf::error&) {});
+      }
+      self->monitor(*node);
+      self->send_exit(*node, caf::exit_reason::user_shutdown);
+      self->receive([](caf::down_msg&) {});
+    }
+  }
+  auto last = spawn_node(sys, nc, std::make_unique<kv_state_machine>());
+  BOOST_REQUIRE(last);
+  self->send_exit(*last, caf::exit_reason::user_shutdown);
+}
