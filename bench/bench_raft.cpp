@@ -359,17 +359,7 @@ struct inproc_cluster {
   std::vector<raft::node_api> nodes;
   double snapshot_ratio = cfg.snapshot_ratio;
 
-  // A stopped node's storage thread releases the data dir shortly after the node is gone.
   caf::expected<raft::node_api> start(raft::node_id id) {
-    for (int attempt = 0;; ++attempt) {
-      auto n = try_start(id);
-      if (n || attempt == 100 || !raft::is(n.error(), raft::errc::storage_io))
-        return n;
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-
-  caf::expected<raft::node_api> try_start(raft::node_id id) {
     raft::membership members;
     members.voters = {1, 2, 3};
     raft::node_config nc;
