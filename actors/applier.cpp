@@ -5,6 +5,7 @@
 #include "actors/applier.hpp"
 
 #include <map>
+#include <optional>
 
 #include <caf/all.hpp>
 
@@ -32,6 +33,8 @@ struct applier_state {
   uint64_t bytes_since_snapshot = 0;
   uint64_t snapshot_size = 0;    // bytes of the last snapshot taken or restored
   bool writing = false;          // a snapshot writer is running
+  caf::actor writer;             // ... this one (monitored)
+  std::optional<caf::error> stopping;  // exit requested: we wait for the writer first
   std::multimap<index_t, std::pair<caf::response_promise, std::string>> reads;
 
   void serve_reads() {
@@ -108,10 +111,12 @@ void take_snapshot(self_ptr self) {
   log_id last{st.applied_term, st.applied};
   auto me = caf::actor_cast<caf::actor>(self);
   if (st.opts.detached)
-    self->system().spawn<caf::detached>(snapshot_writer, me, std::move(capture), st.snapshots,
-                                        last, st.config);
+    st.writer = self->system().spawn<caf::detached>(snapshot_writer, me, std::move(capture),
+                                                    st.snapshots, last, st.config);
   else
-    self->system().spawn(snapshot_writer, me, std::move(capture), st.snapshots, last, st.config);
+    st.writer = self->system().spawn(snapshot_writer, me, std::move(capture), st.snapshots, last,
+                                     st.config);
+  self->monitor(st.writer);
 }
 
 caf::behavior applier(self_ptr self, caf::actor node,
@@ -129,8 +134,24 @@ caf::behavior applier(self_ptr self, caf::actor node,
     }
   }
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    self->state.fail_reads(make_error(errc::shutting_down, "node stopped"));
+    auto& st = self->state;
+    st.fail_reads(make_error(errc::shutting_down, "node stopped"));
+    // A snapshot writer cannot be interrupted mid-file; ending after it means nothing writes
+    // into the data dir once the node is down.
+    if (st.writer) {
+      st.stopping = msg.reason;
+      return;
+    }
     self->quit(msg.reason);
+  });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (!st.writer || dm.source != st.writer.address())
+      return;
+    st.writer = nullptr;
+    st.writing = false;  // normally cleared already by its report, which arrives first
+    if (st.stopping)
+      self->quit(*st.stopping);
   });
   return {
     [self](apply_atom, const log_entries& xs, waiting_writes& ws) {

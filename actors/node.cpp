@@ -3,6 +3,7 @@
 // their own actors; this one only decides.
 #include "actors/node.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -99,8 +100,9 @@ struct node_state {
   caf::response_promise transfer_rp;
   uint64_t transfer_epoch = 0;
 
-  // Stopping: we wait for the storage actor to end before we do (see the exit handler).
+  // Stopping: we wait for the storage and apply actors to end before we do (exit handler).
   std::optional<caf::error> stopping;
+  std::vector<caf::actor_addr> stop_waits;
 
   // Follower: replies that wait until their entries are durable.
   struct pending_ack {
@@ -961,11 +963,18 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     self->send_exit(st.store, msg.reason);
     if (st.stopping)
       return;
-    // The data dir stays locked until the storage actor (on its own thread) has closed LMDB.
-    // Ending only after it means that whoever sees this node go down can reopen the directory
-    // at once, e.g. to restart the node in the same process. Meanwhile every request is refused.
+    // The data dir stays locked until the storage actor (on its own thread) has closed LMDB,
+    // and the apply actor waits for a snapshot writer still busy in it. Ending only after both
+    // means that whoever sees this node go down can reopen or remove the directory at once,
+    // e.g. to restart the node in the same process. Meanwhile every request is refused.
     st.stopping = msg.reason;
-    self->monitor(st.store);
+    for (auto addr : {st.store.address(), st.applier.address()})
+      if (addr) {
+        st.stop_waits.push_back(addr);
+        self->monitor(addr);
+      }
+    if (st.stop_waits.empty())
+      self->quit(msg.reason);
     self->set_default_handler([](caf::scheduled_actor* me, caf::message_view&) {
       // Only requests get an answer: CAF would deliver an error "reply" to a peer's plain
       // message as a message of its own, and an actor that receives an unhandled error quits.
@@ -978,9 +987,11 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     self->delayed_send(self, std::chrono::seconds(10), stop_atom::value);  // a stuck fsync
   });
   self->set_down_handler([self](caf::down_msg& dm) {
-    if (self->state.stopping) {
-      if (dm.source == self->state.store.address())
-        self->quit(*self->state.stopping);
+    if (auto& st = self->state; st.stopping) {
+      auto& ws = st.stop_waits;
+      ws.erase(std::remove(ws.begin(), ws.end(), dm.source), ws.end());
+      if (ws.empty())
+        self->quit(*st.stopping);
       return;
     }
     // Our handle to the leader died (its process or connection is gone): forget the leader, so

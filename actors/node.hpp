@@ -103,7 +103,8 @@ using node_api = caf::typed_actor<
 /// actors. Fails with a raft error if the data dir is unusable (foreign, corrupt, unreadable).
 /// To stop a node, send it an exit message: it answers its waiting clients (writes: unavailable,
 /// outcome unknown), refuses new requests with shutting_down, and goes down only once its
-/// storage has closed the data dir, which can then be reopened at once.
+/// storage has closed the data dir and no snapshot writer is still filling a file there: the
+/// directory can then be reopened or removed at once.
 caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
                                    std::unique_ptr<state_machine> sm);
 

@@ -6,6 +6,8 @@
 
 
 #include <filesystem>
+#include <thread>
+#include <vector>
 #include <tuple>
 
 #include <caf/actor_system.hpp>
@@ -276,19 +278,55 @@ BOOST_AUTO_TEST_CASE(a_stopped_node_has_released_its_data_dir_when_it_is_down) {
   nc.bootstrap.voters = {1};
   nc.data_dir = dir.path;
   nc.log = [](const std::string&) {};
-  for (int round = 0; round < 20; ++round) {
+  nc.snapshot_entries = 3;  // snapshot writers at work while the node stops
+  nc.snapshot_log_ratio = 0;
+  auto temp_files = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    for (auto& f : std::filesystem::directory_iterator(dir.path + "/snapshots", ec))
+      n += f.path().extension() == ".tmp";
+    return n;
+  };
+  auto put = [&](const node_api& node, int i) {
+    return self->request(caf::actor_cast<caf::actor>(node), std::chrono::seconds(10),
+                         propose_atom::value,
+                         encode(kv_command::put("k" + std::to_string(i), std::string(4096, 'v'))));
+  };
+  for (int round = 0; round < 12; ++round) {
     BOOST_TEST_CONTEXT("round " << round) {
       auto node = spawn_node(sys, nc, std::make_unique<kv_state_machine>());
       BOOST_REQUIRE_MESSAGE(node, sys.render(node ? caf::error{} : node.error()));
-      if (round % 2 == 0) {
-        // With a pending write or two in the mix: they are answered, never left hanging.
-        self->request(*node, std::chrono::seconds(5), propose_atom::value,
-                      encode(kv_command::put("k", std::to_string(round))))
-          .receive([](std::string&) {}, [](caf::error&) {});
+      // A single voter elects itself after one election timeout.
+      bool leads = false;
+      for (int i = 0; i < 100 && !leads; ++i) {
+        self->request(*node, std::chrono::seconds(5), status_atom::value)
+          .receive([&](node_status& st) { leads = st.role == "leader"; }, [](caf::error&) {});
+        if (!leads)
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      BOOST_CHECK(leads);
+      // Round 0 builds a state of 4 MiB, so that later snapshots take a while to write.
+      std::vector<caf::response_handle<caf::blocking_actor, caf::message, true>> writes;
+      for (int i = 0; i < (round == 0 ? 1024 : 3); ++i)
+        writes.push_back(put(*node, i));
+      if (round % 2 == 1) {
+        // Answered writes: a snapshot of the whole state has just started.
+        for (auto& w : writes)
+          w.receive([](std::string&) {},
+                    [](caf::error& e) { BOOST_ERROR("write failed: " << caf::to_string(e)); });
+        writes.clear();
       }
       self->monitor(*node);
       self->send_exit(*node, caf::exit_reason::user_shutdown);
       self->receive([](caf::down_msg&) {});
+      // Down means done with the data dir: no snapshot writer is still filling a file.
+      BOOST_CHECK_EQUAL(temp_files(), 0u);
+      // Writes still in flight at the stop are answered, never left hanging.
+      for (auto& w : writes)
+        w.receive([](std::string&) {}, [](caf::error& e) {
+          BOOST_CHECK(is(e, errc::unavailable) || is(e, errc::shutting_down)
+                      || is(e, errc::not_leader));
+        });
     }
   }
   auto last = spawn_node(sys, nc, std::make_unique<kv_state_machine>());
