@@ -32,8 +32,7 @@ struct applier_state {
   index_t snapshot_index = 0;    // last snapshot taken or restored
   uint64_t bytes_since_snapshot = 0;
   uint64_t snapshot_size = 0;    // bytes of the last snapshot taken or restored
-  bool writing = false;          // a snapshot writer is running
-  caf::actor writer;             // ... this one (monitored)
+  caf::actor writer;             // the snapshot writer at work, if any (monitored)
   std::optional<caf::error> stopping;  // exit requested: we wait for the writer first
   std::multimap<index_t, std::pair<caf::response_promise, std::string>> reads;
 
@@ -51,7 +50,7 @@ struct applier_state {
   }
 
   bool snapshot_due() const {
-    if (writing || applied <= snapshot_index)
+    if (writer || applied <= snapshot_index)
       return false;
     return opts.compaction.due(applied - snapshot_index, bytes_since_snapshot, snapshot_size);
   }
@@ -106,7 +105,6 @@ caf::behavior snapshot_writer(caf::event_based_actor* self, caf::actor applier,
 
 void take_snapshot(self_ptr self) {
   auto& st = self->state;
-  st.writing = true;
   std::shared_ptr<state_snapshot> capture = st.sm->snapshot();
   log_id last{st.applied_term, st.applied};
   auto me = caf::actor_cast<caf::actor>(self);
@@ -148,8 +146,7 @@ caf::behavior applier(self_ptr self, caf::actor node,
     auto& st = self->state;
     if (!st.writer || dm.source != st.writer.address())
       return;
-    st.writer = nullptr;
-    st.writing = false;  // normally cleared already by its report, which arrives first
+    st.writer = nullptr;  // its report (snapshot_atom) arrived before this
     if (st.stopping)
       self->quit(*st.stopping);
   });
@@ -198,7 +195,6 @@ caf::behavior applier(self_ptr self, caf::actor node,
     },
     [self](snapshot_atom, snapshot_meta& meta) {
       auto& st = self->state;
-      st.writing = false;
       if (meta.last.index <= st.snapshot_index)
         return;  // a snapshot was installed meanwhile; this one is already obsolete
       st.snapshot_index = meta.last.index;
@@ -209,7 +205,6 @@ caf::behavior applier(self_ptr self, caf::actor node,
     [self](snapshot_atom, caf::error& err) {
       // Compaction is retried after the next threshold; the node reports the failure.
       auto& st = self->state;
-      st.writing = false;
       st.bytes_since_snapshot = 0;
       st.snapshot_index = st.applied;
       self->send(st.node, snapshot_atom::value, std::move(err));

@@ -947,22 +947,26 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
   self->link_to(st.store);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
+    if (st.stopping)
+      return;  // already on the way down (e.g. our applier's link reporting its own exit)
     // A promise dropped unanswered would leave its client waiting for its own timeout.
     fail_writes(self, make_error(errc::unavailable, "node stopped; outcome unknown"));
     auto stopped = make_error(errc::shutting_down, "node stopped");
-    for (auto* rs : {&st.unrounded, &st.reads})
+    for (auto* rs : {&st.unrounded, &st.reads}) {
       for (auto& r : *rs)
         r.rp.deliver(stopped);
-    if (st.change)
+      rs->clear();
+    }
+    if (st.change) {
       st.change->rp.deliver(make_error(errc::unavailable, "node stopped; outcome unknown"));
+      st.change.reset();
+    }
     for (auto& kv : st.replicators)
       self->send_exit(kv.second, msg.reason);
     for (auto& h : {st.applier, st.election})
       if (h)
         self->send_exit(h, msg.reason);
     self->send_exit(st.store, msg.reason);
-    if (st.stopping)
-      return;
     // The data dir stays locked until the storage actor (on its own thread) has closed LMDB,
     // and the apply actor waits for a snapshot writer still busy in it. Ending only after both
     // means that whoever sees this node go down can reopen or remove the directory at once,
@@ -973,8 +977,10 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
         st.stop_waits.push_back(addr);
         self->monitor(addr);
       }
-    if (st.stop_waits.empty())
+    if (st.stop_waits.empty()) {
       self->quit(msg.reason);
+      return;
+    }
     self->set_default_handler([](caf::scheduled_actor* me, caf::message_view&) {
       // Only requests get an answer: CAF would deliver an error "reply" to a peer's plain
       // message as a message of its own, and an actor that receives an unhandled error quits.
