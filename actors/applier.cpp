@@ -154,6 +154,12 @@ caf::behavior applier(self_ptr self, caf::actor node,
     [self](apply_atom, const log_entries& xs, waiting_writes& ws) {
       auto& st = self->state;
       auto w = ws.list.begin();
+      auto unknown = [](const char* why) { return make_error(errc::unavailable, why); };
+      // A write's entries are all in this batch: a write whose head was applied before cannot
+      // get all its results (the node avoids this; a client must never get a partial answer).
+      for (; w != ws.list.end() && w->first <= st.applied; ++w)
+        w->rp.deliver(unknown("entries applied before; outcome unknown"));
+      std::vector<std::string> results;  // of the batch write *w, so far
       for (const auto& e : xs) {
         if (e.index <= st.applied)
           continue;  // already applied (a duplicate feed after a restart or re-send)
@@ -162,7 +168,7 @@ caf::behavior applier(self_ptr self, caf::actor node,
           // node only hands over clients with entries it holds, so this cannot strand one; if
           // it ever did, the client learns the outcome is unknown rather than waiting forever.
           for (; w != ws.list.end(); ++w)
-            w->second.deliver(make_error(errc::unavailable, "apply batch refused; outcome unknown"));
+            w->rp.deliver(unknown("apply batch refused; outcome unknown"));
           self->send(st.node, applied_atom::value, st.applied);
           return;
         }
@@ -181,13 +187,24 @@ caf::behavior applier(self_ptr self, caf::actor node,
           ev.entry = &e;
           st.opts.observer(ev);
         }
-        while (w != ws.list.end() && w->first < e.index)
-          (w++)->second.deliver(make_error(errc::unavailable, "entry skipped; outcome unknown"));
-        if (w != ws.list.end() && w->first == e.index)
-          (w++)->second.deliver(std::move(result));
+        while (w != ws.list.end() && w->last < e.index) {
+          (w++)->rp.deliver(unknown("entry skipped; outcome unknown"));
+          results.clear();
+        }
+        if (w == ws.list.end() || w->first > e.index)
+          continue;
+        if (!w->batch) {
+          (w++)->rp.deliver(std::move(result));
+          continue;
+        }
+        results.push_back(std::move(result));
+        if (e.index == w->last) {
+          (w++)->rp.deliver(std::move(results));
+          results = {};
+        }
       }
       for (; w != ws.list.end(); ++w)
-        w->second.deliver(make_error(errc::unavailable, "entry not in the batch; outcome unknown"));
+        w->rp.deliver(unknown("entry not in the batch; outcome unknown"));
       st.serve_reads();
       self->send(st.node, applied_atom::value, st.applied);
       if (st.snapshot_due())

@@ -79,7 +79,7 @@ struct node_state {
   std::map<node_id, time_point> last_ack;
   log_entries batch;        // proposals waiting for the next flush
   // Clients waiting for their proposals, by index; handed to the applier with their entries.
-  std::deque<std::pair<index_t, caf::response_promise>> writes;
+  std::deque<waiting_write> writes;
   bool flush_scheduled = false;
   uint64_t read_round = 0;
   std::map<node_id, uint64_t> acked_round;
@@ -290,7 +290,7 @@ void accept_entries(self_ptr self, const log_entries& xs, size_t from) {
 
 void fail_writes(self_ptr self, const caf::error& err) {
   for (auto& w : self->state.writes)
-    w.second.deliver(err);
+    w.rp.deliver(err);
   self->state.writes.clear();
 }
 
@@ -298,7 +298,7 @@ void fail_writes(self_ptr self, const caf::error& err) {
 waiting_writes take_writes(self_ptr self, index_t last) {
   auto& ws = self->state.writes;
   waiting_writes out;
-  while (!ws.empty() && ws.front().first <= last) {
+  while (!ws.empty() && ws.front().last <= last) {
     out.list.push_back(std::move(ws.front()));
     ws.pop_front();
   }
@@ -522,18 +522,54 @@ void schedule_flush(self_ptr self) {
   }
 }
 
+// -- proposals -----------------------------------------------------------------------------------
+
+// Whether the leader takes `count` new commands now, the largest of `largest` bytes. A batch is
+// taken or refused as a whole, so its client never has to sort out a partial outcome.
+caf::error check_proposals(const node_state& st, size_t count, size_t largest) {
+  if (st.role != node_role::leader)
+    return make_error(errc::not_leader, st.leader, "not the leader");
+  if (st.transfer_to != no_node)
+    return make_error(errc::transfer_in_progress, "leadership transfer in progress");
+  if (largest > st.cfg.max_entry_bytes)
+    return make_error(errc::entry_too_large, "entry exceeds max-entry-bytes");
+  if (st.log.last().index - st.commit + (count - 1) > st.cfg.max_pending_proposals)
+    return make_error(errc::busy, "too many uncommitted proposals");
+  return caf::none;
+}
+
+index_t append_proposal(self_ptr self, std::string&& cmd) {
+  auto& st = self->state;
+  log_entry e{st.log.last().index + 1, st.hs.term, entry_kind::normal, std::move(cmd)};
+  st.log.append(e.term, 1);
+  st.cache.push_back(e);
+  auto index = e.index;
+  st.batch.push_back(std::move(e));
+  schedule_flush(self);
+  return index;
+}
+
 // -- apply ---------------------------------------------------------------------------------------
+
+// How far the applier may be fed, up to `upto`: never into the middle of a batch proposal, whose
+// client gets all its results in one reply. Its tail commits moments later.
+index_t feed_limit(const node_state& st, index_t upto) {
+  if (!st.writes.empty() && st.writes.front().first <= upto && st.writes.front().last > upto)
+    return st.writes.front().first - 1;
+  return upto;
+}
 
 void feed_applier(self_ptr self) {
   auto& st = self->state;
   while (!st.cache.empty() && st.cache.front().index <= st.fed)
     st.cache.pop_front();
-  if (st.fed >= st.commit || st.feeding)
+  auto upto = feed_limit(st, st.commit);
+  if (st.fed >= upto || st.feeding)
     return;
   if (!st.cache.empty() && st.cache.front().index == st.fed + 1) {
     log_entries xs;
-    xs.reserve(std::min<size_t>(st.cache.size(), st.commit - st.fed));
-    while (!st.cache.empty() && st.cache.front().index <= st.commit) {
+    xs.reserve(std::min<size_t>(st.cache.size(), upto - st.fed));
+    while (!st.cache.empty() && st.cache.front().index <= upto) {
       xs.push_back(std::move(st.cache.front()));
       st.cache.pop_front();
     }
@@ -542,7 +578,7 @@ void feed_applier(self_ptr self) {
     return;
   }
   // The entries are only on disk (after a restart, or evicted): read them back in chunks.
-  index_t stop = st.commit + 1;
+  index_t stop = upto + 1;
   if (!st.cache.empty())
     stop = std::min(stop, st.cache.front().index);
   st.feeding = true;
@@ -552,6 +588,11 @@ void feed_applier(self_ptr self) {
         auto& st = self->state;
         st.feeding = false;
         if (!xs.empty() && xs.front().index == st.fed + 1) {
+          // A byte-limited read may end inside a batch proposal: keep its head for the next read
+          // (unless the batch alone fills a read; its client then learns the outcome is unknown).
+          auto cut = feed_limit(st, xs.back().index);
+          while (xs.size() > 1 && xs.back().index > cut)
+            xs.pop_back();
           st.fed = xs.back().index;
           self->send(st.applier, apply_atom::value, std::move(xs), take_writes(self, st.fed));
         }
@@ -1060,23 +1101,29 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     [self](const install_snapshot_response& resp) { on_install_response(self, resp); },
     // Clients.
     [self](propose_atom, std::string& cmd) -> caf::result<std::string> {
-      auto& st = self->state;
-      if (st.role != node_role::leader)
-        return make_error(errc::not_leader, st.leader, "not the leader");
-      if (st.transfer_to != no_node)
-        return make_error(errc::transfer_in_progress, "leadership transfer in progress");
-      if (cmd.size() > st.cfg.max_entry_bytes)
-        return make_error(errc::entry_too_large, "entry exceeds max-entry-bytes");
-      if (st.log.last().index - st.commit > st.cfg.max_pending_proposals)
-        return make_error(errc::busy, "too many uncommitted proposals");
-      log_entry e{st.log.last().index + 1, st.hs.term, entry_kind::normal, std::move(cmd)};
-      st.log.append(e.term, 1);
-      st.cache.push_back(e);
-      auto index = e.index;
-      st.batch.push_back(std::move(e));
-      schedule_flush(self);
-      st.writes.emplace_back(index, self->make_response_promise());
+      if (auto err = check_proposals(self->state, 1, cmd.size()))
+        return err;
+      auto index = append_proposal(self, std::move(cmd));
+      self->state.writes.push_back({index, index, false, self->make_response_promise()});
       return caf::delegated<std::string>();
+    },
+    [self](propose_atom, std::vector<std::string>& cmds) -> caf::result<std::vector<std::string>> {
+      if (cmds.empty())
+        return std::vector<std::string>{};
+      size_t largest = 0;
+      for (const auto& c : cmds)
+        largest = std::max(largest, c.size());
+      if (auto err = check_proposals(self->state, cmds.size(), largest))
+        return err;
+      index_t first = 0;
+      index_t last = 0;
+      for (auto& c : cmds) {
+        last = append_proposal(self, std::move(c));
+        if (first == 0)
+          first = last;
+      }
+      self->state.writes.push_back({first, last, true, self->make_response_promise()});
+      return caf::delegated<std::vector<std::string>>();
     },
     [self](query_atom, std::string& request) -> caf::result<std::string> {
       auto& st = self->state;

@@ -83,6 +83,10 @@ struct node_config {
 using node_api = caf::typed_actor<
   // Replicates `command`, applies it, and answers with the state machine's result.
   caf::replies_to<propose_atom, std::string>::with<std::string>,
+  // The same for several commands in one message: they take consecutive log entries, are taken
+  // or refused as a whole, and are answered together with their results in order (one message
+  // each way however many commands; see actors/proposer.hpp for a client that batches).
+  caf::replies_to<propose_atom, std::vector<std::string>>::with<std::vector<std::string>>,
   // Linearizable read through ReadIndex, answered by state_machine::query.
   caf::replies_to<query_atom, std::string>::with<std::string>,
   caf::replies_to<status_atom>::with<node_status>,

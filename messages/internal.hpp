@@ -19,11 +19,20 @@ struct entry_batch {
   std::shared_ptr<const log_entries> entries;
 };
 
-/// The clients waiting for some of the entries of one apply batch, by entry index (ascending).
-/// The node hands them over with the batch, so the applier answers each client directly and no
-/// write costs a message of its own between the two actors.
+/// A client waiting for the results of its entries `first..last`: one proposal, or a batch of
+/// them proposed in one message (answered with all results at once).
+struct waiting_write {
+  index_t first = 0;
+  index_t last = 0;
+  bool batch = false;
+  caf::response_promise rp;
+};
+
+/// The clients waiting for entries of one apply batch, ascending. The node hands them over with
+/// the batch, so the applier answers each client directly and no write costs a message of its
+/// own between the two actors. Each write's entries are all in that batch.
 struct waiting_writes {
-  std::vector<std::pair<index_t, caf::response_promise>> list;
+  std::vector<waiting_write> list;
 };
 
 // node -> replicator

@@ -217,6 +217,7 @@ struct operation {
 struct history {
   std::vector<operation> ops;
   uint64_t clock = 0;  // strictly increasing logical time shared by all events
+  std::string problem; // a reply that broke the client protocol (checked with the history)
   size_t acked_writes() const {
     size_t n = 0;
     for (auto& op : ops)
@@ -236,12 +237,15 @@ struct client_state {
 
 inline void client_issue(caf::stateful_actor<client_state>* self);
 
+// `next`: whether this completion frees the client's slot (only the first write of a batch does).
 inline void client_done(caf::stateful_actor<client_state>* self, size_t op, outcome r,
-                        node_id hint = 0) {
+                        node_id hint = 0, bool next = true) {
   auto& st = self->state;
   auto& o = st.hist->ops[op];
   o.result = r;
   o.completed = ++st.hist->clock;
+  if (!next)
+    return;
   if (hint != 0)
     st.leader_guess = hint - 1;
   else if (r != outcome::ok)
@@ -284,7 +288,38 @@ inline void client_issue(caf::stateful_actor<client_state>* self) {
     auto r = classify(err, hint);
     client_done(self, idx, r, hint);
   };
-  if (o.write) {
+  if (o.write && st.rng() % 4 == 0) {
+    // One write in four goes out as a batch proposal of 2-3 writes, answered all at once.
+    std::vector<size_t> idxs{idx};
+    std::vector<std::string> cmds{encode(cmd)};
+    for (auto extra = 1 + st.rng() % 2; extra > 0 && st.remaining > 0; --extra) {
+      --st.remaining;
+      operation more;
+      more.write = true;
+      more.key = "k" + std::to_string(st.rng() % 4);
+      more.value = "v" + std::to_string(++st.next_value) + "_" + std::to_string(self->id());
+      more.invoked = ++st.hist->clock;
+      idxs.push_back(st.hist->ops.size());
+      cmds.push_back(encode(kv_command::put(more.key, more.value)));
+      st.hist->ops.push_back(std::move(more));
+    }
+    self->request(target, 3s, propose_atom::value, std::move(cmds))
+      .then(
+        [self, idxs](std::vector<std::string>& results) {
+          if (results.size() != idxs.size() && self->state.hist->problem.empty())
+            self->state.hist->problem = "a batch proposal was answered with "
+                                        + std::to_string(results.size()) + " results for "
+                                        + std::to_string(idxs.size()) + " commands";
+          for (size_t i = idxs.size(); i-- > 0;)
+            client_done(self, idxs[i], outcome::ok, 0, i == 0);
+        },
+        [self, idxs](caf::error& err) {
+          node_id hint = 0;
+          auto r = classify(err, hint);
+          for (size_t i = idxs.size(); i-- > 0;)
+            client_done(self, idxs[i], r, hint, i == 0);
+        });
+  } else if (o.write) {
     self->request(target, 3s, propose_atom::value, encode(cmd))
       .then([self, idx](std::string&) { client_done(self, idx, outcome::ok); }, on_error);
   } else {
@@ -320,6 +355,8 @@ inline caf::behavior client_actor(caf::stateful_actor<client_state>* self,
 /// reported as not applied never were, and no read returns a value older than a write that had
 /// completed before the read began (or a value not yet written).
 inline std::string check_history(const history& h, const checker& c) {
+  if (!h.problem.empty())
+    return h.problem;
   std::map<std::string, const operation*> write_of;
   for (auto& o : h.ops)
     if (o.write)

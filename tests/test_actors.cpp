@@ -1,6 +1,6 @@
 // Each consensus actor alone on CAF's deterministic scheduler, talking to a recording stand-in:
-// the election actor's timers and tallies, a replicator's probing, backtracking and pipelining, and
-// the apply actor's exactly-once, in-order application.
+// the election actor's timers and tallies, a replicator's probing, backtracking and pipelining, the
+// apply actor's exactly-once, in-order application, and the client-side proposer's batching.
 #define BOOST_TEST_MODULE actors
 #include <boost/test/unit_test.hpp>
 
@@ -12,6 +12,7 @@
 
 #include "actors/applier.hpp"
 #include "actors/election.hpp"
+#include "actors/proposer.hpp"
 #include "actors/replicator.hpp"
 #include "kv/kv_state_machine.hpp"
 #include "messages/append.hpp"
@@ -341,7 +342,7 @@ BOOST_AUTO_TEST_CASE(applies_in_order_exactly_once_and_answers_waiting_clients) 
     [](caf::event_based_actor* self, caf::actor applier) -> caf::behavior {
       return {[self, applier](apply_atom, log_entries& xs, index_t wait_for) {
         waiting_writes ws;
-        ws.list.emplace_back(wait_for, self->make_response_promise());
+        ws.list.push_back({wait_for, wait_for, false, self->make_response_promise()});
         self->send(applier, apply_atom::value, std::move(xs), std::move(ws));
         return caf::delegated<std::string>();
       }};
@@ -384,6 +385,52 @@ BOOST_AUTO_TEST_CASE(applies_in_order_exactly_once_and_answers_waiting_clients) 
                      [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
 }
 
+BOOST_AUTO_TEST_CASE(answers_a_batch_write_with_all_its_results_at_once) {
+  auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), applier_options{});
+  to_kill.push_back(a);
+  // Stands in for the node: one waiting client for the entries first..last, proposed as a batch.
+  auto feeder = sys.spawn(
+    [](caf::event_based_actor* self, caf::actor applier) -> caf::behavior {
+      return {[self, applier](apply_atom, log_entries& xs, index_t first, index_t last) {
+        waiting_writes ws;
+        ws.list.push_back({first, last, true, self->make_response_promise()});
+        self->send(applier, apply_atom::value, std::move(xs), std::move(ws));
+        return caf::delegated<std::vector<std::string>>();
+      }};
+    },
+    a);
+  to_kill.push_back(feeder);
+  caf::scoped_actor self{sys, true};
+  auto entry = [](index_t i, kv_command c) {
+    return log_entry{i, 1, entry_kind::normal, encode(c)};
+  };
+  log_entries batch{log_entry{1, 1, entry_kind::noop, {}}, entry(2, kv_command::put("a", "1")),
+                    entry(3, kv_command::cas("a", "1", "2")), entry(4, kv_command::get("a"))};
+  auto w1 = self->request(feeder, caf::infinite, apply_atom::value, batch, index_t{2},
+                          index_t{4});
+  sched.run();
+  w1.receive(
+    [](std::vector<std::string>& rs) {
+      BOOST_REQUIRE_EQUAL(rs.size(), 3u);  // in order, one per command, not for the no-op
+      BOOST_CHECK(decode<kv_result>(rs[0])->ok);
+      BOOST_CHECK(decode<kv_result>(rs[1])->ok);
+      BOOST_CHECK_EQUAL(decode<kv_result>(rs[2])->value, "2");
+    },
+    [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  // A batch write whose tail is not in the apply batch never gets a partial answer.
+  auto w2 = self->request(feeder, caf::infinite, apply_atom::value,
+                          log_entries{entry(5, kv_command::put("b", "1"))}, index_t{5},
+                          index_t{6});
+  // Nor one whose head was applied before.
+  auto w3 = self->request(feeder, caf::infinite, apply_atom::value,
+                          log_entries{entry(6, kv_command::put("b", "2"))}, index_t{5},
+                          index_t{6});
+  sched.run();
+  for (auto* w : {&w2, &w3})
+    w->receive([](std::vector<std::string>&) { BOOST_FAIL("answered with results"); },
+               [](caf::error& e) { BOOST_CHECK(is(e, errc::unavailable)); });
+}
+
 BOOST_AUTO_TEST_CASE(refuses_a_gap_and_reports_where_it_stands) {
   auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), applier_options{});
   to_kill.push_back(a);
@@ -393,6 +440,91 @@ BOOST_AUTO_TEST_CASE(refuses_a_gap_and_reports_where_it_stands) {
   auto applied = received<applied_atom, index_t>();
   BOOST_REQUIRE_EQUAL(applied.size(), 1u);
   BOOST_CHECK_EQUAL(applied[0].get_as<index_t>(1), 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// -- proposer ------------------------------------------------------------------------------------
+
+namespace {
+
+// Stands in for a leader: holds every batch proposal until told to answer the oldest one.
+struct held_batches {
+  std::vector<std::vector<std::string>> cmds;
+  std::vector<caf::response_promise> rps;
+};
+
+caf::behavior fake_leader(caf::event_based_actor* self, std::shared_ptr<held_batches> held) {
+  return {
+    [self, held](propose_atom, std::vector<std::string>& cmds) {
+      held->cmds.push_back(cmds);
+      held->rps.push_back(self->make_response_promise());
+      return caf::delegated<std::vector<std::string>>();
+    },
+    [held](caf::ok_atom, size_t i, bool refuse) {  // answer batch i: "r:" + each command
+      if (refuse) {
+        held->rps[i].deliver(make_error(errc::not_leader, node_id{3}, "not the leader"));
+        return;
+      }
+      std::vector<std::string> rs;
+      for (auto& c : held->cmds[i])
+        rs.push_back("r:" + c);
+      held->rps[i].deliver(std::move(rs));
+    },
+  };
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(proposer_actor, fixture)
+
+BOOST_AUTO_TEST_CASE(coalesces_callers_into_batches_and_answers_each_its_own_result) {
+  auto held = std::make_shared<held_batches>();
+  auto leader = sys.spawn(fake_leader, held);
+  to_kill.push_back(leader);
+  proposer_options opts;
+  opts.max_batches_in_flight = 2;
+  opts.max_batch = 8;
+  auto p = spawn_proposer(sys, caf::actor_cast<node_api>(leader), opts);
+  to_kill.push_back(caf::actor_cast<caf::actor>(p));
+  caf::scoped_actor self{sys, true};
+  using handle = decltype(self->request(p, caf::infinite, propose_atom::value, std::string{}));
+  std::vector<handle> calls;
+  auto call = [&](int i) {
+    calls.push_back(self->request(p, caf::infinite, propose_atom::value, std::to_string(i)));
+  };
+  // Callers that arrive together leave together, up to max_batch per batch and two batches out.
+  for (int i = 0; i < 10; ++i)
+    call(i);
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 2u);
+  BOOST_CHECK_EQUAL(held->cmds[0].size(), 8u);
+  BOOST_CHECK_EQUAL(held->cmds[1].size(), 2u);
+  BOOST_CHECK_EQUAL(held->cmds[1][1], "9");
+  // Both slots taken: newcomers wait, and all of them leave with the next free slot.
+  for (int i = 10; i < 15; ++i)
+    call(i);
+  sched.run();
+  BOOST_CHECK_EQUAL(held->cmds.size(), 2u);
+  caf::anon_send(leader, caf::ok_atom::value, size_t{1}, false);
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 3u);
+  BOOST_CHECK_EQUAL(held->cmds[2].size(), 5u);
+  // A refused batch refuses each of its callers with the leader's error.
+  caf::anon_send(leader, caf::ok_atom::value, size_t{0}, true);
+  caf::anon_send(leader, caf::ok_atom::value, size_t{2}, false);
+  sched.run();
+  for (int i = 0; i < 15; ++i) {
+    calls[static_cast<size_t>(i)].receive(
+      [i](std::string& r) {
+        BOOST_CHECK(i >= 8);
+        BOOST_CHECK_EQUAL(r, "r:" + std::to_string(i));
+      },
+      [i](caf::error& e) {
+        BOOST_CHECK(i < 8);
+        BOOST_CHECK(is(e, errc::not_leader));
+      });
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

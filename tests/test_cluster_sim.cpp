@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE cluster_sim
 #include <boost/test/unit_test.hpp>
 
+#include "actors/proposer.hpp"
 #include "sim_cluster.hpp"
 
 using namespace std::chrono_literals;
@@ -112,6 +113,39 @@ BOOST_AUTO_TEST_CASE(leadership_transfer_hands_over_to_the_target) {
   auto w = ask<std::string>(c, target, 1s, raft::propose_atom::value,
                             raft::encode(raft::kv_command::put("after", "transfer")));
   BOOST_CHECK_MESSAGE(w, describe(c, w));
+  BOOST_CHECK(c.invariants().first_violation.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_proposer_batches_many_callers_through_a_real_leader) {
+  settled_cluster s{13};
+  auto& c = s.c;
+  raft::proposer_options opts;
+  opts.max_batch = 16;
+  auto p = raft::spawn_proposer(
+    c.system(), caf::actor_cast<raft::node_api>(c.nodes()[s.leader - 1]), opts);
+  caf::scoped_actor self{c.system(), true};
+  using handle = decltype(self->request(p, caf::infinite, raft::propose_atom::value,
+                                        std::string{}));
+  std::vector<handle> hs;
+  // 40 concurrent puts of one key, then cas calls that only succeed in proposal order.
+  for (int i = 0; i < 40; ++i)
+    hs.push_back(self->request(p, caf::infinite, raft::propose_atom::value,
+                               raft::encode(raft::kv_command::put("k", std::to_string(i)))));
+  for (int i = 40; i < 50; ++i)
+    hs.push_back(self->request(p, caf::infinite, raft::propose_atom::value,
+                               raft::encode(raft::kv_command::cas("k", std::to_string(i - 1),
+                                                                  std::to_string(i)))));
+  auto entries_before = c.invariants().committed.size();
+  c.run_for(2s);
+  for (auto& h : hs)
+    h.receive([](std::string& r) { BOOST_CHECK(raft::decode<raft::kv_result>(r)->ok); },
+              [&](caf::error& e) { BOOST_FAIL(c.system().render(e)); });
+  auto r = ask<std::string>(c, s.leader, 1s, raft::query_atom::value,
+                            raft::encode(raft::kv_command::get("k")));
+  BOOST_REQUIRE_MESSAGE(r, describe(c, r));
+  BOOST_CHECK_EQUAL(raft::decode<raft::kv_result>(*r)->value, "49");
+  BOOST_CHECK_GE(c.invariants().committed.size() - entries_before, 50u);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   BOOST_CHECK(c.invariants().first_violation.empty());
 }
 
