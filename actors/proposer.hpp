@@ -20,8 +20,9 @@ using proposal_api = caf::typed_actor<caf::replies_to<propose_atom, std::string>
 struct proposer_options {
   /// Batches sent and not yet answered. A command finding all of them taken waits and leaves
   /// with the next batch: the more load, the larger the batches (group commit, client side).
-  /// With 1 a client is strictly one round trip after another; 2 keeps the pipe full.
-  size_t max_batches_in_flight = 2;
+  /// With 1 a client waits a whole round trip between batches; a few keep the pipeline full
+  /// (on loopback, 2 to 16 measured within 10% of each other; BENCHMARKS.md).
+  size_t max_batches_in_flight = 4;
   size_t max_batch = 1024;  ///< commands per batch
   /// How long a batch may go unanswered before its callers get errc::timeout (outcome unknown).
   caf::timespan timeout = std::chrono::seconds(10);

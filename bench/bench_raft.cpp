@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "actors/node.hpp"
+#include "actors/proposer.hpp"
 #include "config/scheduler_tuning.hpp"
 #include "kv/kv_state_machine.hpp"
 #include "messages/codec.hpp"
@@ -43,6 +44,7 @@ struct config : caf::actor_system_config {
   std::string cluster;          // remote/failover: host:port,host:port,... in node-id order
   std::string pids;             // remote/failover: node pids in the same order (CPU/RSS, kill)
   size_t inflight = 64;
+  size_t batches = 0;           // > 0: through a raft::proposer with this many batches in flight
   size_t value_size = 64;
   size_t ops = 200000;          // measured operations (upper bound)
   size_t warmup = 0;            // unmeasured operations first; default ops/10
@@ -61,6 +63,9 @@ struct config : caf::actor_system_config {
       .add(cluster, "cluster", "remote: comma-separated host:port in node-id order")
       .add(pids, "pids", "remote: comma-separated node pids, same order")
       .add(inflight, "inflight", "requests kept in flight")
+      .add(batches, "batches",
+           "client-side batching: requests go through a raft::proposer that keeps this many "
+           "batch proposals in flight (0: one message per request, the default)")
       .add(value_size, "value-size", "value bytes (key is 16 bytes)")
       .add(ops, "ops", "measured operations (upper bound)")
       .add(warmup, "warmup", "unmeasured operations before the window (default ops/10)")
@@ -157,7 +162,7 @@ struct gen_params {
 struct gen_state {
   static inline const char* name = "bench.gen";
   gen_params p;
-  raft::node_api target;
+  raft::proposal_api target;
   std::string value;
   caf::response_promise rp;
   size_t issued = 0, completed = 0, measured = 0, errors = 0, outstanding = 0;
@@ -271,7 +276,7 @@ std::string finish(gen_actor* self) {
   return out;
 }
 
-caf::behavior generator(gen_actor* self, gen_params p, raft::node_api target) {
+caf::behavior generator(gen_actor* self, gen_params p, raft::proposal_api target) {
   self->state.p = std::move(p);
   self->state.target = std::move(target);
   self->state.value.assign(self->state.p.value_size, 'v');
@@ -307,15 +312,24 @@ caf::behavior generator(gen_actor* self, gen_params p, raft::node_api target) {
   }};
 }
 
-std::string run_load(caf::actor_system& sys, gen_params p, const raft::node_api& leader) {
-  auto gen = sys.spawn(generator, std::move(p), leader);
+std::string run_load(caf::actor_system& sys, gen_params p, const raft::node_api& leader,
+                     size_t batches) {
+  raft::proposal_api target = leader;
+  if (batches > 0) {
+    raft::proposer_options opts;
+    opts.max_batches_in_flight = batches;
+    target = raft::spawn_proposer(sys, leader, opts);
+  }
+  auto gen = sys.spawn(generator, std::move(p), target);
   caf::scoped_actor self{sys};
   std::string out;
   self->request(gen, caf::infinite, brun_atom::value)
     .receive([&](std::string& s) { out = std::move(s); },
              [&](caf::error& err) { out = "\"error\":\"" + sys.render(err) + "\""; });
   self->send_exit(gen, caf::exit_reason::user_shutdown);
-  return out;
+  if (batches > 0)
+    self->send_exit(target, caf::exit_reason::user_shutdown);
+  return fmt::format("\"batches\":{},{}", batches, out);
 }
 
 // --- cluster helpers --------------------------------------------------------------------------
@@ -427,7 +441,7 @@ void run_inproc(caf::actor_system& sys, const config& cfg) {
     c.stop_all();
     return;
   }
-  auto res = run_load(sys, params_of(cfg), c.nodes[static_cast<size_t>(leader)]);
+  auto res = run_load(sys, params_of(cfg), c.nodes[static_cast<size_t>(leader)], cfg.batches);
   fmt::print("{{\"mode\":\"inproc\",\"sync\":{},\"inflight\":{},\"value\":{},{},"
              "\"peak_rss_kb\":{},\"label\":\"{}\"}}\n",
              !cfg.no_sync, cfg.inflight, cfg.value_size, res, self_maxrss_kb(), cfg.label);
@@ -480,7 +494,7 @@ void run_remote(caf::actor_system& sys, const config& cfg) {
   }
   auto p = params_of(cfg);
   p.pids = parse_pids(cfg.pids);
-  auto res = run_load(sys, p, nodes[static_cast<size_t>(leader)]);
+  auto res = run_load(sys, p, nodes[static_cast<size_t>(leader)], cfg.batches);
   fmt::print("{{\"mode\":\"remote\",\"inflight\":{},\"value\":{},\"leader\":{},{},"
              "\"client_peak_rss_kb\":{},\"label\":\"{}\"}}\n",
              cfg.inflight, cfg.value_size, leader + 1, res, self_maxrss_kb(), cfg.label);
@@ -554,7 +568,7 @@ void run_recovery(caf::actor_system& sys, const config& cfg) {
   p.seconds = 3600;
   p.inflight = 256;
   auto t_fill = now_ns();
-  auto res = run_load(sys, p, c.nodes[static_cast<size_t>(leader)]);
+  auto res = run_load(sys, p, c.nodes[static_cast<size_t>(leader)], cfg.batches);
   auto fill_s = (now_ns() - t_fill) / 1e9;
   std::this_thread::sleep_for(1s);
   auto victim = (static_cast<size_t>(leader) + 1) % 3;
@@ -648,7 +662,7 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   p.seconds = 3600;
   p.inflight = 256;
   auto t_fill = now_ns();
-  auto fill = run_load(sys, p, c.nodes[static_cast<size_t>(leader)]);
+  auto fill = run_load(sys, p, c.nodes[static_cast<size_t>(leader)], cfg.batches);
   auto fill_s = (now_ns() - t_fill) / 1e9;
   // Wait for the leader's snapshot to cover most of the log, so the follower needs it.
   auto leader_dir = fmt::format("{}/node-{}", root, leader + 1);

@@ -19,6 +19,8 @@ for f in files:
             sysname, sync = "caf-raft in-process", "on" if r["sync"] else "off"
         elif m == "remote":
             sysname, sync = "caf-raft 3 processes", "off" if "sync=off" in r.get("label", "") else "on"
+            if r.get("batches", 0) > 0:
+                sysname += f" batching client ({r['batches']} batches)"
         elif m == "etcd":
             sysname, sync = "etcd 3.4.23 3 processes", "on"
         else:
