@@ -552,10 +552,14 @@ index_t append_proposal(self_ptr self, std::string&& cmd) {
 // -- apply ---------------------------------------------------------------------------------------
 
 // How far the applier may be fed, up to `upto`: never into the middle of a batch proposal, whose
-// client gets all its results in one reply. Its tail commits moments later.
+// client gets all its results in one reply. Its tail commits moments later. (A batch already
+// split, by a read of committed entries it alone overflowed, holds nothing back.)
 index_t feed_limit(const node_state& st, index_t upto) {
-  if (!st.writes.empty() && st.writes.front().first <= upto && st.writes.front().last > upto)
-    return st.writes.front().first - 1;
+  if (st.writes.empty())
+    return upto;
+  const auto& w = st.writes.front();
+  if (w.first > st.fed && w.first <= upto && w.last > upto)
+    return w.first - 1;
   return upto;
 }
 
