@@ -3,6 +3,7 @@
 #include "actors/proposer.hpp"
 
 #include <deque>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -20,13 +21,52 @@ struct proposer_state {
   node_api leader;
   proposer_options opts;
   std::deque<std::pair<std::string, caf::response_promise>> queue;
-  size_t in_flight = 0;
+  // The callers of each unanswered batch, by batch number: kept here rather than in the reply
+  // handlers so that a stopping proposer can still answer them.
+  std::map<uint64_t, std::vector<caf::response_promise>> in_flight;
+  uint64_t next_batch = 0;
   bool flush_scheduled = false;
+
+  // Stopping: what was never sent was not applied; what was sent may have been.
+  void fail_all() {
+    auto not_sent = make_error(errc::shutting_down, "proposer stopped before sending");
+    for (auto& q : queue)
+      q.second.deliver(not_sent);
+    queue.clear();
+    auto unknown = make_error(errc::unavailable, "proposer stopped; outcome unknown");
+    for (auto& b : in_flight)
+      for (auto& c : b.second)
+        c.deliver(unknown);
+    in_flight.clear();
+  }
 };
 
 // The public interface plus the flush we send ourselves.
 using proposer_impl = proposal_api::extend<caf::reacts_to<flush_atom>>;
 using self_ptr = proposer_impl::stateful_pointer<proposer_state>;
+
+void send_batch(self_ptr self);
+
+// The answer (results or the leader's error) for batch `id`; frees its slot for queued callers.
+void answer_batch(self_ptr self, uint64_t id, std::vector<std::string>* results,
+                  const caf::error& err) {
+  auto& st = self->state;
+  auto it = st.in_flight.find(id);
+  if (it == st.in_flight.end())
+    return;  // already answered while stopping
+  auto& callers = it->second;
+  for (size_t i = 0; i < callers.size(); ++i) {
+    if (!results)
+      callers[i].deliver(err);
+    else if (i < results->size())
+      callers[i].deliver(std::move((*results)[i]));
+    else  // a node never answers short; should one ever, nobody waits forever
+      callers[i].deliver(make_error(errc::unavailable, "batch answered short; outcome unknown"));
+  }
+  st.in_flight.erase(it);
+  if (!st.queue.empty() && !st.flush_scheduled)
+    send_batch(self);
+}
 
 void send_batch(self_ptr self) {
   auto& st = self->state;
@@ -42,40 +82,25 @@ void send_batch(self_ptr self) {
     callers.push_back(std::move(st.queue.front().second));
     st.queue.pop_front();
   }
-  ++st.in_flight;
-  auto done = [self] {
-    --self->state.in_flight;
-    if (!self->state.queue.empty() && !self->state.flush_scheduled)
-      send_batch(self);
-  };
-  auto shared = std::make_shared<std::vector<caf::response_promise>>(std::move(callers));
+  auto id = st.next_batch++;
+  st.in_flight.emplace(id, std::move(callers));
   self->request(st.leader, st.opts.timeout, propose_atom::value, std::move(cmds))
-    .then(
-      [shared, done](std::vector<std::string>& results) {
-        auto& cs = *shared;
-        for (size_t i = 0; i < cs.size(); ++i) {
-          if (i < results.size())
-            cs[i].deliver(std::move(results[i]));
-          else  // a node never answers short; should one ever, nobody waits forever
-            cs[i].deliver(make_error(errc::unavailable, "batch answered short; outcome unknown"));
-        }
-        done();
-      },
-      [shared, done](caf::error& err) {
-        for (auto& c : *shared)
-          c.deliver(err);
-        done();
-      });
+    .then([self, id](std::vector<std::string>& rs) { answer_batch(self, id, &rs, caf::none); },
+          [self, id](caf::error& err) { answer_batch(self, id, nullptr, err); });
 }
 
 proposer_impl::behavior_type proposer(self_ptr self, node_api leader, proposer_options opts) {
   self->state.leader = std::move(leader);
   self->state.opts = opts;
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->state.fail_all();
+    self->quit(msg.reason);
+  });
   return {
     [self](propose_atom, std::string& cmd) -> caf::result<std::string> {
       auto& st = self->state;
       st.queue.emplace_back(std::move(cmd), self->make_response_promise());
-      if (!st.flush_scheduled && st.in_flight < st.opts.max_batches_in_flight) {
+      if (!st.flush_scheduled && st.in_flight.size() < st.opts.max_batches_in_flight) {
         st.flush_scheduled = true;
         self->send(self, flush_atom::value);
       }
@@ -84,7 +109,7 @@ proposer_impl::behavior_type proposer(self_ptr self, node_api leader, proposer_o
     [self](flush_atom) {
       auto& st = self->state;
       st.flush_scheduled = false;
-      while (!st.queue.empty() && st.in_flight < st.opts.max_batches_in_flight)
+      while (!st.queue.empty() && st.in_flight.size() < st.opts.max_batches_in_flight)
         send_batch(self);
     },
   };

@@ -31,7 +31,9 @@ struct proposer_options {
 /// Spawns a proposer that sends to `leader`. It does not follow leadership: when the leader
 /// refuses (not_leader carries the new leader's id), every caller of that batch gets the error
 /// and the application points a new proposer at the new leader. Commands in one batch are
-/// taken or refused together and applied in the order the proposer received them.
+/// taken or refused together and applied in the order the proposer received them. Stopped (an
+/// exit message), it answers every caller: shutting_down if its command was never sent,
+/// unavailable (outcome unknown) if it was.
 proposal_api spawn_proposer(caf::actor_system& sys, node_api leader, proposer_options opts = {});
 
 } // namespace raft

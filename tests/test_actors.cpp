@@ -527,4 +527,27 @@ BOOST_AUTO_TEST_CASE(coalesces_callers_into_batches_and_answers_each_its_own_res
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_stopping_proposer_answers_every_caller) {
+  auto held = std::make_shared<held_batches>();
+  auto leader = sys.spawn(fake_leader, held);
+  to_kill.push_back(leader);
+  proposer_options opts;
+  opts.max_batches_in_flight = 1;
+  auto p = spawn_proposer(sys, caf::actor_cast<node_api>(leader), opts);
+  caf::scoped_actor self{sys, true};
+  auto sent1 = self->request(p, caf::infinite, propose_atom::value, std::string{"a"});
+  auto sent2 = self->request(p, caf::infinite, propose_atom::value, std::string{"b"});
+  sched.run();
+  auto queued = self->request(p, caf::infinite, propose_atom::value, std::string{"c"});
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 1u);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  sched.run();
+  for (auto* h : {&sent1, &sent2})
+    h->receive([](std::string&) { BOOST_FAIL("answered with a result"); },
+               [](caf::error& e) { BOOST_CHECK(is(e, errc::unavailable)); });
+  queued.receive([](std::string&) { BOOST_FAIL("answered with a result"); },
+                 [](caf::error& e) { BOOST_CHECK(is(e, errc::shutting_down)); });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
