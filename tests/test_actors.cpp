@@ -476,16 +476,24 @@ caf::behavior fake_leader(caf::event_based_actor* self, std::shared_ptr<held_bat
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(proposer_actor, fixture)
+// A proposer in front of a fake leader that holds every batch until the test answers it.
+struct proposer_fixture : fixture {
+  std::shared_ptr<held_batches> held = std::make_shared<held_batches>();
+  caf::actor leader = sys.spawn(fake_leader, held);
+
+  proposal_api spawn(size_t batches_in_flight, size_t max_batch = 1024) {
+    to_kill.push_back(leader);
+    proposer_options opts;
+    opts.max_batches_in_flight = batches_in_flight;
+    opts.max_batch = max_batch;
+    return spawn_proposer(sys, caf::actor_cast<node_api>(leader), opts);
+  }
+};
+
+BOOST_FIXTURE_TEST_SUITE(proposer_actor, proposer_fixture)
 
 BOOST_AUTO_TEST_CASE(coalesces_callers_into_batches_and_answers_each_its_own_result) {
-  auto held = std::make_shared<held_batches>();
-  auto leader = sys.spawn(fake_leader, held);
-  to_kill.push_back(leader);
-  proposer_options opts;
-  opts.max_batches_in_flight = 2;
-  opts.max_batch = 8;
-  auto p = spawn_proposer(sys, caf::actor_cast<node_api>(leader), opts);
+  auto p = spawn(2, 8);
   to_kill.push_back(caf::actor_cast<caf::actor>(p));
   caf::scoped_actor self{sys, true};
   using handle = decltype(self->request(p, caf::infinite, propose_atom::value, std::string{}));
@@ -528,12 +536,7 @@ BOOST_AUTO_TEST_CASE(coalesces_callers_into_batches_and_answers_each_its_own_res
 }
 
 BOOST_AUTO_TEST_CASE(a_stopping_proposer_answers_every_caller) {
-  auto held = std::make_shared<held_batches>();
-  auto leader = sys.spawn(fake_leader, held);
-  to_kill.push_back(leader);
-  proposer_options opts;
-  opts.max_batches_in_flight = 1;
-  auto p = spawn_proposer(sys, caf::actor_cast<node_api>(leader), opts);
+  auto p = spawn(1);
   caf::scoped_actor self{sys, true};
   auto sent1 = self->request(p, caf::infinite, propose_atom::value, std::string{"a"});
   auto sent2 = self->request(p, caf::infinite, propose_atom::value, std::string{"b"});
