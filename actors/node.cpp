@@ -1119,13 +1119,10 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
         largest = std::max(largest, c.size());
       if (auto err = check_proposals(self->state, cmds.size(), largest))
         return err;
-      index_t first = 0;
+      auto first = self->state.log.last().index + 1;
       index_t last = 0;
-      for (auto& c : cmds) {
+      for (auto& c : cmds)
         last = append_proposal(self, std::move(c));
-        if (first == 0)
-          first = last;
-      }
       self->state.writes.push_back({first, last, true, self->make_response_promise()});
       return caf::delegated<std::vector<std::string>>();
     },

@@ -48,8 +48,7 @@ using self_ptr = proposer_impl::stateful_pointer<proposer_state>;
 void send_batch(self_ptr self);
 
 // The answer (results or the leader's error) for batch `id`; frees its slot for queued callers.
-void answer_batch(self_ptr self, uint64_t id, std::vector<std::string>* results,
-                  const caf::error& err) {
+void answer_batch(self_ptr self, uint64_t id, caf::expected<std::vector<std::string>> results) {
   auto& st = self->state;
   auto it = st.in_flight.find(id);
   if (it == st.in_flight.end())
@@ -57,7 +56,7 @@ void answer_batch(self_ptr self, uint64_t id, std::vector<std::string>* results,
   auto& callers = it->second;
   for (size_t i = 0; i < callers.size(); ++i) {
     if (!results)
-      callers[i].deliver(err);
+      callers[i].deliver(results.error());
     else if (i < results->size())
       callers[i].deliver(std::move((*results)[i]));
     else  // a node never answers short; should one ever, nobody waits forever
@@ -85,8 +84,8 @@ void send_batch(self_ptr self) {
   auto id = st.next_batch++;
   st.in_flight.emplace(id, std::move(callers));
   self->request(st.leader, st.opts.timeout, propose_atom::value, std::move(cmds))
-    .then([self, id](std::vector<std::string>& rs) { answer_batch(self, id, &rs, caf::none); },
-          [self, id](caf::error& err) { answer_batch(self, id, nullptr, err); });
+    .then([self, id](std::vector<std::string>& rs) { answer_batch(self, id, std::move(rs)); },
+          [self, id](caf::error& err) { answer_batch(self, id, std::move(err)); });
 }
 
 proposer_impl::behavior_type proposer(self_ptr self, node_api leader, proposer_options opts) {

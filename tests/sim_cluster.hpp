@@ -267,19 +267,26 @@ inline outcome classify(const caf::error& err, node_id& hint) {
   return outcome::unknown;  // timeouts, unavailable, dead actors: the write may have landed
 }
 
-inline void client_issue(caf::stateful_actor<client_state>* self) {
+// Invokes a new operation on a random key (a write gets a unique value); returns its index.
+inline size_t record_op(caf::stateful_actor<client_state>* self, bool write) {
   auto& st = self->state;
-  if (st.remaining <= 0)
-    return;
   --st.remaining;
   operation o;
-  o.write = st.rng() % 10 < 6;
+  o.write = write;
   o.key = "k" + std::to_string(st.rng() % 4);
   if (o.write)
     o.value = "v" + std::to_string(++st.next_value) + "_" + std::to_string(self->id());
   o.invoked = ++st.hist->clock;
-  auto idx = st.hist->ops.size();
-  st.hist->ops.push_back(o);
+  st.hist->ops.push_back(std::move(o));
+  return st.hist->ops.size() - 1;
+}
+
+inline void client_issue(caf::stateful_actor<client_state>* self) {
+  auto& st = self->state;
+  if (st.remaining <= 0)
+    return;
+  auto idx = record_op(self, st.rng() % 10 < 6);
+  const auto o = st.hist->ops[idx];  // a copy: a batch appends further operations
   auto target = (*st.nodes)[st.leader_guess % st.nodes->size()];
   using namespace std::chrono_literals;
   auto cmd = o.write ? kv_command::put(o.key, o.value) : kv_command::get(o.key);
@@ -293,15 +300,9 @@ inline void client_issue(caf::stateful_actor<client_state>* self) {
     std::vector<size_t> idxs{idx};
     std::vector<std::string> cmds{encode(cmd)};
     for (auto extra = 1 + st.rng() % 2; extra > 0 && st.remaining > 0; --extra) {
-      --st.remaining;
-      operation more;
-      more.write = true;
-      more.key = "k" + std::to_string(st.rng() % 4);
-      more.value = "v" + std::to_string(++st.next_value) + "_" + std::to_string(self->id());
-      more.invoked = ++st.hist->clock;
-      idxs.push_back(st.hist->ops.size());
+      idxs.push_back(record_op(self, true));
+      const auto& more = st.hist->ops[idxs.back()];
       cmds.push_back(encode(kv_command::put(more.key, more.value)));
-      st.hist->ops.push_back(std::move(more));
     }
     self->request(target, 3s, propose_atom::value, std::move(cmds))
       .then(
