@@ -528,11 +528,7 @@ void run_failover(caf::actor_system& sys, const config& cfg) {
       ->request(nodes[next], 500ms, raft::propose_atom::value,
                 raft::encode(raft::kv_command::put("failover-key-000", "x")))
       .receive([&](std::string&) { ok = true; },
-               [&](caf::error& err) {
-                 if (raft::is(err, raft::errc::not_leader)
-                     && err.context().match_elements<raft::node_id, std::string>())
-                   hint = err.context().get_as<raft::node_id>(0);
-               });
+               [&](caf::error& err) { hint = raft::leader_hint(err); });
     if (ok) {
       t1 = now_ns();
       winner = static_cast<int>(next);

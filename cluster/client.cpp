@@ -51,13 +51,6 @@ struct attempt {
   bool lost = false;
 };
 
-node_id leader_hint(const caf::error& err) {
-  const auto& ctx = err.context();
-  if (ctx.size() >= 1 && ctx.match_element<uint64_t>(0))
-    return ctx.get_as<uint64_t>(0);
-  return no_node;
-}
-
 } // namespace
 
 struct cluster_client::impl {

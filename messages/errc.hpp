@@ -48,4 +48,12 @@ inline bool is(const caf::error& e, errc x) {
   return e && e.category() == errc_category && e.code() == static_cast<uint8_t>(x);
 }
 
+/// The leader a not_leader error names (0: unknown, or not such an error).
+inline uint64_t leader_hint(const caf::error& e) {
+  if (!is(e, errc::not_leader))
+    return 0;
+  const auto& ctx = e.context();
+  return ctx.size() >= 1 && ctx.match_element<uint64_t>(0) ? ctx.get_as<uint64_t>(0) : 0;
+}
+
 } // namespace raft

@@ -258,8 +258,7 @@ inline void client_done(caf::stateful_actor<client_state>* self, size_t op, outc
 
 inline outcome classify(const caf::error& err, node_id& hint) {
   if (is(err, errc::not_leader)) {
-    if (err.context().match_element<node_id>(0))
-      hint = err.context().get_as<node_id>(0);
+    hint = leader_hint(err);  // every not_leader from a node names one (0: unknown)
     return outcome::not_applied;
   }
   if (is(err, errc::entry_too_large) || is(err, errc::invalid_argument) || is(err, errc::busy))

@@ -461,6 +461,7 @@ caf::behavior fake_leader(caf::event_based_actor* self, std::shared_ptr<held_bat
       held->rps.push_back(self->make_response_promise());
       return caf::delegated<std::vector<std::string>>();
     },
+    [held](caf::ok_atom, size_t i, caf::error& err) { held->rps[i].deliver(std::move(err)); },
     [held](caf::ok_atom, size_t i, bool refuse) {  // answer batch i: "r:" + each command
       if (refuse) {
         held->rps[i].deliver(make_error(errc::not_leader, node_id{3}, "not the leader"));
@@ -533,6 +534,122 @@ BOOST_AUTO_TEST_CASE(coalesces_callers_into_batches_and_answers_each_its_own_res
         BOOST_CHECK(is(e, errc::not_leader));
       });
   }
+}
+
+// Two fake members, 1 and 3, in front of a proposer that follows leadership and starts at 1.
+struct following_fixture : proposer_fixture {
+  std::shared_ptr<held_batches> held3 = std::make_shared<held_batches>();
+  caf::actor leader3 = sys.spawn(fake_leader, held3);
+  caf::scoped_actor self{sys, true};
+  using handle = decltype(self->request(std::declval<proposal_api>(), caf::infinite,
+                                        propose_atom::value, std::string{}));
+
+  proposal_api spawn_following(size_t batches_in_flight) {
+    to_kill.push_back(leader);
+    to_kill.push_back(leader3);
+    proposer_options opts;
+    opts.max_batches_in_flight = batches_in_flight;
+    opts.max_batch = 1;
+    std::map<node_id, node_api> members{{1, caf::actor_cast<node_api>(leader)},
+                                        {3, caf::actor_cast<node_api>(leader3)}};
+    auto p = spawn_proposer(sys, std::move(members), 1, opts);
+    BOOST_REQUIRE(p);
+    to_kill.push_back(caf::actor_cast<caf::actor>(*p));
+    return *p;
+  }
+
+  static caf::error moved_to(node_id id) {
+    return make_error(errc::not_leader, id, "not the leader");
+  }
+
+  // The results the callers got: "r:<cmd>", or the error's errc name.
+  static std::vector<std::string> outcomes(std::vector<handle>& calls) {
+    std::vector<std::string> out;
+    for (auto& h : calls)
+      h.receive([&](std::string& r) { out.push_back(r); },
+                [&](caf::error& e) { out.push_back(to_string(static_cast<errc>(e.code()))); });
+    return out;
+  }
+};
+
+BOOST_FIXTURE_TEST_CASE(a_following_proposer_resends_refused_batches_in_order_to_the_named_leader,
+                        following_fixture) {
+  auto p = spawn_following(2);
+  std::vector<handle> calls;
+  for (auto c : {"a", "b", "c"})
+    calls.push_back(self->request(p, caf::infinite, propose_atom::value, std::string{c}));
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 2u);  // a and b at member 1; c waits for a slot
+  // Member 1 refuses a, naming 3: nothing moves until b is answered too, so a cannot fall
+  // behind b (or c) at the new leader.
+  caf::anon_send(leader, caf::ok_atom::value, size_t{0}, moved_to(3));
+  sched.run();
+  BOOST_CHECK_EQUAL(held3->cmds.size(), 0u);
+  caf::anon_send(leader, caf::ok_atom::value, size_t{1}, moved_to(3));
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held3->cmds.size(), 2u);
+  BOOST_CHECK_EQUAL(held3->cmds[0].front(), "a");
+  BOOST_CHECK_EQUAL(held3->cmds[1].front(), "b");
+  for (size_t i = 0; i < 2; ++i)
+    caf::anon_send(leader3, caf::ok_atom::value, i, false);
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held3->cmds.size(), 3u);
+  BOOST_CHECK_EQUAL(held3->cmds[2].front(), "c");
+  caf::anon_send(leader3, caf::ok_atom::value, size_t{2}, false);
+  sched.run();
+  BOOST_CHECK_EQUAL(held->cmds.size(), 2u);  // member 1 was never asked again
+  auto got = outcomes(calls);
+  BOOST_CHECK((got == std::vector<std::string>{"r:a", "r:b", "r:c"}));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_refused_batch_is_not_resent_behind_one_the_leader_took,
+                        following_fixture) {
+  auto p = spawn_following(2);
+  std::vector<handle> calls;
+  for (auto c : {"a", "b"})
+    calls.push_back(self->request(p, caf::infinite, propose_atom::value, std::string{c}));
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 2u);
+  // a is refused (busy), b is taken: resending a now would apply it after b.
+  caf::anon_send(leader, caf::ok_atom::value, size_t{0}, make_error(errc::busy, "backlog"));
+  caf::anon_send(leader, caf::ok_atom::value, size_t{1}, false);
+  sched.run();
+  BOOST_CHECK_EQUAL(held->cmds.size(), 2u);
+  BOOST_CHECK_EQUAL(held3->cmds.size(), 0u);
+  auto got = outcomes(calls);
+  BOOST_CHECK((got == std::vector<std::string>{"busy", "r:b"}));
+}
+
+BOOST_FIXTURE_TEST_CASE(with_no_leader_named_a_following_proposer_waits_and_asks_the_next_member,
+                        following_fixture) {
+  auto p = spawn_following(1);
+  std::vector<handle> calls;
+  calls.push_back(self->request(p, caf::infinite, propose_atom::value, std::string{"a"}));
+  sched.run();
+  caf::anon_send(leader, caf::ok_atom::value, size_t{0}, moved_to(no_node));  // mid-election
+  calls.push_back(self->request(p, caf::infinite, propose_atom::value, std::string{"b"}));
+  sched.run();
+  BOOST_CHECK_EQUAL(held3->cmds.size(), 0u);  // not before retry_delay
+  BOOST_CHECK_EQUAL(held->cmds.size(), 1u);   // and b waits behind the parked a
+  BOOST_REQUIRE(sched.trigger_timeout());
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held3->cmds.size(), 1u);
+  BOOST_CHECK_EQUAL(held3->cmds[0].front(), "a");
+  caf::anon_send(leader3, caf::ok_atom::value, size_t{0}, false);
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held3->cmds.size(), 2u);
+  caf::anon_send(leader3, caf::ok_atom::value, size_t{1}, false);
+  sched.run();
+  auto got = outcomes(calls);
+  BOOST_CHECK((got == std::vector<std::string>{"r:a", "r:b"}));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_following_proposer_needs_a_member_to_ask, following_fixture) {
+  BOOST_CHECK(is(spawn_proposer(sys, {}, no_node).error(), errc::invalid_argument));
+  std::map<node_id, node_api> members{{1, caf::actor_cast<node_api>(leader)}};
+  BOOST_CHECK(is(spawn_proposer(sys, members, 2).error(), errc::invalid_argument));
+  to_kill.push_back(leader);
+  to_kill.push_back(leader3);
 }
 
 BOOST_AUTO_TEST_CASE(a_stopping_proposer_answers_every_caller) {

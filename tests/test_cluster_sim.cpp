@@ -149,6 +149,50 @@ BOOST_AUTO_TEST_CASE(a_proposer_batches_many_callers_through_a_real_leader) {
   BOOST_CHECK(c.invariants().first_violation.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_following_proposer_finds_the_leader_and_follows_a_transfer) {
+  settled_cluster s{14};
+  auto& c = s.c;
+  std::map<raft::node_id, raft::node_api> members;
+  for (raft::node_id id = 1; id <= c.nodes().size(); ++id)
+    members.emplace(id, caf::actor_cast<raft::node_api>(c.nodes()[id - 1]));
+  raft::proposer_options opts;
+  opts.max_batch = 8;
+  // Asked first: a follower, which refuses and names the leader.
+  auto p = raft::spawn_proposer(c.system(), members, s.other, opts);
+  BOOST_REQUIRE(p);
+  caf::scoped_actor self{c.system(), true};
+  using handle = decltype(self->request(*p, caf::infinite, raft::propose_atom::value,
+                                        std::string{}));
+  std::vector<handle> hs;
+  // A chain of compare-and-sets: each succeeds only if the ones before it applied, in order.
+  auto cas_chain = [&](int from, int to) {
+    for (int i = from; i < to; ++i)
+      hs.push_back(self->request(
+        *p, caf::infinite, raft::propose_atom::value,
+        raft::encode(i == 0 ? raft::kv_command::cas_absent("k", "0")
+                            : raft::kv_command::cas("k", std::to_string(i - 1),
+                                                    std::to_string(i)))));
+  };
+  cas_chain(0, 30);
+  c.run_for(2s);
+  // The leader hands over to the follower we first asked; the proposer still aims at the old
+  // leader, which refuses its next batches and names the new one.
+  auto r = ask<raft::node_id>(c, s.leader, 2s, raft::transfer_atom::value, s.other);
+  BOOST_REQUIRE_MESSAGE(r, describe(c, r));
+  BOOST_REQUIRE_EQUAL(current_leader(c), s.other);
+  cas_chain(30, 60);
+  c.run_for(2s);
+  for (auto& h : hs)
+    h.receive([](std::string& r) { BOOST_CHECK(raft::decode<raft::kv_result>(r)->ok); },
+              [&](caf::error& e) { BOOST_FAIL(c.system().render(e)); });
+  auto v = ask<std::string>(c, s.other, 1s, raft::query_atom::value,
+                            raft::encode(raft::kv_command::get("k")));
+  BOOST_REQUIRE_MESSAGE(v, describe(c, v));
+  BOOST_CHECK_EQUAL(raft::decode<raft::kv_result>(*v)->value, "59");
+  caf::anon_send_exit(*p, caf::exit_reason::user_shutdown);
+  BOOST_CHECK(c.invariants().first_violation.empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_removed_node_does_not_disrupt_the_cluster) {
   settled_cluster s{12};
   auto& c = s.c;
