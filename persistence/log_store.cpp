@@ -38,6 +38,10 @@
 //    cost of a second fdatasync: the same two flushes as the default, plus a syscall.
 //  * MDB_NOSYNC + one mdb_env_sync after commit has one flush, but data and meta are then written
 //    without ordering between them, so a power failure can persist the meta page without its data.
+//  * MDB_NOMETASYNC with each batch acknowledged only after the *next* commit's fdatasync (or a
+//    sync when nothing is queued) is durable with one flush per commit, but only while commits
+//    queue behind each other. Under closed-loop load they do not (each round's writers wait for
+//    that round), so it measured ~1.9 flushes per commit and no gain (BENCHMARKS.md, session 6).
 // Measured on our 2-vCPU VM (ext4, raw LMDB, 64-byte single-put commits, runs interleaved):
 // default 1.8-9.4 ms/commit, NOMETASYNC + mdb_env_sync 2.2-6.7 ms/commit: the same within the
 // (large, shared-disk) noise, as expected from the same two flushes. So "sync on" is LMDB's
