@@ -1,5 +1,6 @@
-// Closed-loop load generator for caf-raft (issue #7): N proposals in flight against an in-process
-// 3-node cluster or remote `caf-raft node` processes; also failover and restart-recovery probes.
+// Load generator for caf-raft (issue #7): N proposals in flight (closed loop) or R per second
+// (open loop, --rate) against an in-process 3-node cluster or remote `caf-raft node` processes;
+// also failover, restart-recovery and snapshot probes.
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -37,6 +38,7 @@ namespace {
 
 using brun_atom = caf::atom_constant<caf::atom("brun")>;
 using bwatch_atom = caf::atom_constant<caf::atom("bwatch")>;
+using btick_atom = caf::atom_constant<caf::atom("btick")>;
 
 struct config : caf::actor_system_config {
   std::string mode = "inproc";  // inproc | remote | failover | recovery | snapshot
@@ -44,6 +46,7 @@ struct config : caf::actor_system_config {
   std::string cluster;          // remote/failover: host:port,host:port,... in node-id order
   std::string pids;             // remote/failover: node pids in the same order (CPU/RSS, kill)
   size_t inflight = 64;
+  double rate = 0;              // > 0: open loop at this many requests/s (inflight = cap)
   size_t batches = 0;           // > 0: through a raft::proposer with this many batches in flight
   size_t value_size = 64;
   size_t ops = 200000;          // measured operations (upper bound)
@@ -62,7 +65,12 @@ struct config : caf::actor_system_config {
       .add(dir, "dir", "data dir root (inproc, recovery)")
       .add(cluster, "cluster", "remote: comma-separated host:port in node-id order")
       .add(pids, "pids", "remote: comma-separated node pids, same order")
-      .add(inflight, "inflight", "requests kept in flight")
+      .add(inflight, "inflight",
+           "requests kept in flight (with --rate: the most that may be outstanding)")
+      .add(rate, "rate",
+           "open loop: issue this many requests/s on a fixed schedule, whether or not earlier "
+           "ones were answered; latency counts from each request's scheduled time (0: closed "
+           "loop, the default)")
       .add(batches, "batches",
            "client-side batching: requests go through a raft::proposer that keeps this many "
            "batch proposals in flight (0: one message per request, the default)")
@@ -151,11 +159,16 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// --- the closed-loop generator --------------------------------------------------------------
+// --- the load generator ---------------------------------------------------------------------
+// Closed loop (default): `inflight` requests outstanding, each answer sends the next one.
+// Open loop (rate > 0): request i is due at t_begin + i/rate; due requests go out every
+// millisecond, at most `inflight` outstanding. A request held back by that cap keeps its due
+// time, so queueing in the client is part of its latency (no coordinated omission).
 
 struct gen_params {
   size_t inflight, value_size, ops, warmup, keyspace;
   double seconds;
+  double rate;              // requests/s; 0 = closed loop
   std::vector<pid_t> pids;  // remote nodes to sample (empty in-process)
 };
 
@@ -179,13 +192,23 @@ using gen_actor = caf::stateful_actor<gen_state>;
 
 std::string finish(gen_actor* self);
 
-void issue(gen_actor* self) {
+void issue(gen_actor* self, int64_t t0);
+
+// Open loop: sends every request that is due, as far as the cap on outstanding ones allows.
+void pump(gen_actor* self) {
+  auto& st = self->state;
+  auto ns_per_req = 1e9 / st.p.rate;
+  auto due = static_cast<size_t>(static_cast<double>(now_ns() - st.t_begin) / ns_per_req) + 1;
+  while (!st.stop_issuing && st.issued < due && st.outstanding < st.p.inflight)
+    issue(self, st.t_begin + static_cast<int64_t>(static_cast<double>(st.issued) * ns_per_req));
+}
+
+void issue(gen_actor* self, int64_t t0) {
   auto& st = self->state;
   auto i = st.issued++;
   ++st.outstanding;
   auto key = fmt::format("{:016d}", (i * 2654435761u) % st.p.keyspace);
   auto cmd = raft::encode(raft::kv_command::put(std::move(key), st.value));
-  auto t0 = now_ns();
   bool counted = st.in_window;
   auto done = [self, t0, counted](bool ok) {
     auto& st = self->state;
@@ -216,8 +239,10 @@ void issue(gen_actor* self) {
     if (st.in_window && !st.stop_issuing
         && (st.issued >= st.p.warmup + st.p.ops || t1 >= st.deadline || st.errors > 1000))
       st.stop_issuing = true;
-    if (!st.stop_issuing)
-      issue(self);
+    if (!st.stop_issuing && st.p.rate <= 0)
+      issue(self, now_ns());
+    else if (!st.stop_issuing)
+      pump(self);
     else if (st.outstanding == 0)
       st.rp.deliver(finish(self));
   };
@@ -294,9 +319,28 @@ caf::behavior generator(gen_actor* self, gen_params p, raft::proposal_api target
       for (auto pid : st.p.pids)
         st.node_cpu_start.push_back(pid_cpu_ns(pid));
     }
-    for (size_t i = 0; i < st.p.inflight; ++i)
-      issue(self);
+    if (st.p.rate > 0) {
+      pump(self);
+      self->delayed_send(self, std::chrono::milliseconds(1), btick_atom::value);
+    } else {
+      for (size_t i = 0; i < st.p.inflight; ++i)
+        issue(self, now_ns());
+    }
     return st.rp;
+  },
+  [self](btick_atom) {
+    auto& st = self->state;
+    if (st.finished || st.stop_issuing)
+      return;
+    // The window may also close by time while nothing is answered (a stalled cluster).
+    if (st.in_window && now_ns() >= st.deadline) {
+      st.stop_issuing = true;
+      if (st.outstanding == 0)
+        st.rp.deliver(finish(self));
+      return;
+    }
+    pump(self);
+    self->delayed_send(self, std::chrono::milliseconds(1), btick_atom::value);
   },
   [self](bwatch_atom) {
     auto& st = self->state;
@@ -314,6 +358,7 @@ caf::behavior generator(gen_actor* self, gen_params p, raft::proposal_api target
 
 std::string run_load(caf::actor_system& sys, gen_params p, const raft::node_api& leader,
                      size_t batches) {
+  auto rate = p.rate;
   raft::proposal_api target = leader;
   if (batches > 0) {
     raft::proposer_options opts;
@@ -329,7 +374,7 @@ std::string run_load(caf::actor_system& sys, gen_params p, const raft::node_api&
   self->send_exit(gen, caf::exit_reason::user_shutdown);
   if (batches > 0)
     self->send_exit(target, caf::exit_reason::user_shutdown);
-  return fmt::format("\"batches\":{},{}", batches, out);
+  return fmt::format("\"batches\":{},\"rate\":{:.0f},{}", batches, rate, out);
 }
 
 // --- cluster helpers --------------------------------------------------------------------------
@@ -425,7 +470,7 @@ struct inproc_cluster {
 gen_params params_of(const config& cfg) {
   return gen_params{cfg.inflight, cfg.value_size, cfg.ops,
                     cfg.warmup ? cfg.warmup : std::max<size_t>(cfg.ops / 10, cfg.inflight),
-                    cfg.keyspace, cfg.seconds, {}};
+                    cfg.keyspace, cfg.seconds, cfg.rate, {}};
 }
 
 void run_inproc(caf::actor_system& sys, const config& cfg) {
@@ -563,6 +608,7 @@ void run_recovery(caf::actor_system& sys, const config& cfg) {
   p.warmup = 0;
   p.seconds = 3600;
   p.inflight = 256;
+  p.rate = 0;  // filling is closed loop
   auto t_fill = now_ns();
   auto res = run_load(sys, p, c.nodes[static_cast<size_t>(leader)], cfg.batches);
   auto fill_s = (now_ns() - t_fill) / 1e9;
@@ -657,6 +703,7 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   p.warmup = 0;
   p.seconds = 3600;
   p.inflight = 256;
+  p.rate = 0;  // filling is closed loop
   auto t_fill = now_ns();
   auto fill = run_load(sys, p, c.nodes[static_cast<size_t>(leader)], cfg.batches);
   auto fill_s = (now_ns() - t_fill) / 1e9;

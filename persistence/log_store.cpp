@@ -41,7 +41,8 @@
 //  * MDB_NOMETASYNC with each batch acknowledged only after the *next* commit's fdatasync (or a
 //    sync when nothing is queued) is durable with one flush per commit, but only while commits
 //    queue behind each other. Under closed-loop load they do not (each round's writers wait for
-//    that round), so it measured ~1.9 flushes per commit and no gain (BENCHMARKS.md, session 6).
+//    that round): ~1.9 flushes per commit and no gain. Under open-loop load the median latency
+//    rose, since batch N then waits for batch N+1's data pages (BENCHMARKS.md, session 6).
 // Measured on our 2-vCPU VM (ext4, raw LMDB, 64-byte single-put commits, runs interleaved):
 // default 1.8-9.4 ms/commit, NOMETASYNC + mdb_env_sync 2.2-6.7 ms/commit: the same within the
 // (large, shared-disk) noise, as expected from the same two flushes. So "sync on" is LMDB's
