@@ -262,7 +262,9 @@ struct cluster_client::impl {
       auto res = call<Reply>(*conn, tmo, xs...);
       if (res.value)
         return std::move(*res.value);
-      if (res.lost) {
+      // A node that stopped (say, on a full disk) while its connection was still open: the
+      // request reached a dead actor, or a live one that died before answering.
+      if (res.lost || res.err == caf::sec::request_receiver_down) {
         forget(target);
         auto msg = fmt::format("connection to {} lost", target.to_string());
         if (is_write)

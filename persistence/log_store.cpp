@@ -199,6 +199,7 @@ caf::error lmdb_error(int rc, const std::string& dir, const char* what) {
   switch (rc) {
     case ENOSPC:
     case EDQUOT:
+    case EFBIG:  // the file size limit (ulimit -f): no room for this file either
       return make_error(errc::disk_full, msg);
     case MDB_INVALID:
     case MDB_CORRUPTED:

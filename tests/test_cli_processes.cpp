@@ -1,5 +1,5 @@
 // End-to-end tests of the caf-raft CLI with real processes on loopback: bad input, config files,
-// failover after kill -9, SIGSTOP of a leader, restart and convergence, `launch`, membership
+// a full disk, failover after kill -9, SIGSTOP of a leader, restart and convergence, `launch`, membership
 // changes with joining nodes, leadership transfer, and a leader's graceful shutdown.
 // CAF_RAFT_BIN (set by CMake) names the binary under test.
 #define BOOST_TEST_MODULE cli_processes
@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,8 +78,9 @@ public:
 
   /// Starts CAF_RAFT_BIN with `args`. stdin and stdout are pipes if requested. stderr goes to
   /// `err_file` (appended; stdout too unless piped) or, without a file, to a pipe for read_all.
+  /// A non-zero `max_file_bytes` caps every file the child writes (RLIMIT_FSIZE, `ulimit -f`).
   static process start(const std::vector<std::string>& args, bool pipe_stdin, bool pipe_stdout,
-                       const std::string& err_file = {}) {
+                       const std::string& err_file = {}, rlim_t max_file_bytes = 0) {
     int in[2] = {-1, -1};
     int out[2] = {-1, -1};
     int err[2] = {-1, -1};
@@ -123,6 +125,10 @@ public:
         ::dup2(err[1], 2);
         ::close(err[0]);
         ::close(err[1]);
+      }
+      if (max_file_bytes > 0) {
+        rlimit lim{max_file_bytes, max_file_bytes};
+        ::setrlimit(RLIMIT_FSIZE, &lim);
       }
       ::execv(exe.c_str(), argv.data());
       ::_exit(127);
@@ -810,6 +816,55 @@ BOOST_AUTO_TEST_CASE(config_file_port_in_use_and_foreign_data_dir) {
     BOOST_CHECK_EQUAL(r.code, 1);
     BOOST_CHECK_MESSAGE(r.err.find("cannot start node") != std::string::npos, r.err);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_full_disk_stops_the_node_with_an_error_and_loses_no_acknowledged_write) {
+  // A file size limit stands in for a full disk and needs no privileges: past 2 MB, LMDB's data
+  // file cannot grow, so a log append fails mid-commit.
+  temp_dir dir;
+  auto port = std::to_string(free_ports(1).front());
+  std::vector<std::string> args{"node", "--id=1", "--members=1=127.0.0.1:" + port,
+                                "--data-dir=" + dir / "data"};
+  auto node = process::start(args, false, false, dir / "node.log", 2'000'000);
+  std::map<std::string, std::string> acked;
+  std::string refusal;
+  {
+    shell sh("127.0.0.1:" + port, dir / "client.err", {"--timeout=5s"});
+    await_leader(sh);
+    const std::string value(2000, 'v');
+    for (int i = 0; i < 5000 && refusal.empty(); ++i) {
+      auto key = "k" + std::to_string(i);
+      auto line = sh.ask("put " + key + " " + value);
+      if (is_ok(line))
+        acked[key] = value;
+      else
+        refusal = line;
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(!refusal.empty(), "2 MB never filled up:\n" << slurp(dir / "node.log"));
+  BOOST_TEST_MESSAGE(acked.size() << " writes acknowledged, then: " << refusal);
+  BOOST_CHECK_GT(acked.size(), 100u);
+  // The write that failed was never acknowledged, and the client says its outcome is unknown.
+  BOOST_CHECK_MESSAGE(json_field(refusal, "error") == std::optional<std::string>{"\"unavailable\""},
+                      refusal);
+  // The node stops by itself, non-zero, saying why.
+  auto rc = node.wait(30s);
+  BOOST_REQUIRE_MESSAGE(rc, "the node kept running:\n" << slurp(dir / "node.log"));
+  BOOST_CHECK_EQUAL(*rc, 1);
+  auto log = slurp(dir / "node.log");
+  BOOST_CHECK_MESSAGE(log.find("raft::disk_full") != std::string::npos
+                        || log.find("raft::storage_io") != std::string::npos,
+                      log);
+  // With room again, it restarts with every acknowledged write and takes new ones.
+  node = process::start(args, false, false, dir / "node.log");
+  shell sh("127.0.0.1:" + port, dir / "client.err");
+  await_leader(sh);
+  check_acked(sh, acked);
+  BOOST_CHECK(is_ok(sh.ask("put after full")));
+  node.signal(SIGTERM);
+  rc = node.wait(30s);
+  BOOST_REQUIRE(rc);
+  BOOST_CHECK_EQUAL(*rc, 0);
 }
 
 BOOST_AUTO_TEST_CASE(failover_sigstop_restart_and_convergence) {
