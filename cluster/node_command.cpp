@@ -245,8 +245,9 @@ int run_node(const arg_list& args) {
   add_message_types(opts);
   opts.load<caf::io::middleman>();
   auto signals = block_signals({SIGINT, SIGTERM});
-  // Past a file size limit (ulimit -f) a write fails with EFBIG instead of killing the process
-  // mid-commit, so the node stops with disk_full like on a full disk.
+  // Past a file size limit (ulimit -f) a write fails (EFBIG, or a short write LMDB reports as
+  // EIO) instead of SIGXFSZ killing the process mid-commit, so the node stops with a storage
+  // error and its reason, as on a full disk.
   ::signal(SIGXFSZ, SIG_IGN);
   caf::actor_system sys{opts};
   auto id = plan->cfg.id;

@@ -100,6 +100,26 @@ using sim::current_leader;
 using sim::describe;
 using sim::settled_cluster;
 
+namespace {
+
+// Every proposal answered, and its command applied successfully.
+template <class Handle>
+void check_all_applied(sim::cluster& c, std::vector<Handle>& hs) {
+  for (auto& h : hs)
+    h.receive([](std::string& r) { BOOST_CHECK(raft::decode<raft::kv_result>(r)->ok); },
+              [&](caf::error& e) { BOOST_FAIL(c.system().render(e)); });
+}
+
+// The value of `key` read through node `at` (a linearizable read).
+std::string value_at(sim::cluster& c, raft::node_id at, const std::string& key) {
+  auto r = ask<std::string>(c, at, 1s, raft::query_atom::value,
+                            raft::encode(raft::kv_command::get(key)));
+  BOOST_REQUIRE_MESSAGE(r, describe(c, r));
+  return raft::decode<raft::kv_result>(*r)->value;
+}
+
+} // namespace
+
 BOOST_AUTO_TEST_CASE(leadership_transfer_hands_over_to_the_target) {
   settled_cluster s{11};
   auto& c = s.c;
@@ -137,13 +157,8 @@ BOOST_AUTO_TEST_CASE(a_proposer_batches_many_callers_through_a_real_leader) {
                                                                   std::to_string(i)))));
   auto entries_before = c.invariants().committed.size();
   c.run_for(2s);
-  for (auto& h : hs)
-    h.receive([](std::string& r) { BOOST_CHECK(raft::decode<raft::kv_result>(r)->ok); },
-              [&](caf::error& e) { BOOST_FAIL(c.system().render(e)); });
-  auto r = ask<std::string>(c, s.leader, 1s, raft::query_atom::value,
-                            raft::encode(raft::kv_command::get("k")));
-  BOOST_REQUIRE_MESSAGE(r, describe(c, r));
-  BOOST_CHECK_EQUAL(raft::decode<raft::kv_result>(*r)->value, "49");
+  check_all_applied(c, hs);
+  BOOST_CHECK_EQUAL(value_at(c, s.leader, "k"), "49");
   BOOST_CHECK_GE(c.invariants().committed.size() - entries_before, 50u);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   BOOST_CHECK(c.invariants().first_violation.empty());
@@ -182,13 +197,8 @@ BOOST_AUTO_TEST_CASE(a_following_proposer_finds_the_leader_and_follows_a_transfe
   BOOST_REQUIRE_EQUAL(current_leader(c), s.other);
   cas_chain(30, 60);
   c.run_for(2s);
-  for (auto& h : hs)
-    h.receive([](std::string& r) { BOOST_CHECK(raft::decode<raft::kv_result>(r)->ok); },
-              [&](caf::error& e) { BOOST_FAIL(c.system().render(e)); });
-  auto v = ask<std::string>(c, s.other, 1s, raft::query_atom::value,
-                            raft::encode(raft::kv_command::get("k")));
-  BOOST_REQUIRE_MESSAGE(v, describe(c, v));
-  BOOST_CHECK_EQUAL(raft::decode<raft::kv_result>(*v)->value, "59");
+  check_all_applied(c, hs);
+  BOOST_CHECK_EQUAL(value_at(c, s.other, "k"), "59");
   caf::anon_send_exit(*p, caf::exit_reason::user_shutdown);
   BOOST_CHECK(c.invariants().first_violation.empty());
 }
