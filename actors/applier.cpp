@@ -164,12 +164,12 @@ caf::behavior applier(self_ptr self, caf::actor node,
         if (e.index <= st.applied)
           continue;  // already applied (a duplicate feed after a restart or re-send)
         if (e.index != st.applied + 1) {
-          // A gap would break "exactly once, in order": refuse and let the node re-feed. The
-          // node only hands over clients with entries it holds, so this cannot strand one; if
-          // it ever did, the client learns the outcome is unknown rather than waiting forever.
+          // The node feeds from `applied + 1` on, in order; a gap is a bug. Applying past it
+          // would break "exactly once, in order", so we stop (and with us the node, linked).
           for (; w != ws.list.end(); ++w)
             w->rp.deliver(unknown("apply batch refused; outcome unknown"));
-          self->send(st.node, applied_atom::value, st.applied);
+          self->quit(make_error(errc::log_conflict, "apply: an entry is missing before this one",
+                                st.applied + 1, e.index));
           return;
         }
         std::string result;

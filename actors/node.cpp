@@ -429,6 +429,7 @@ void sync_replicators(self_ptr self) {
     ro.max_inflight_bytes = st.cfg.max_inflight_bytes;
     ro.snapshot_dir = st.snapshots.dir();
     ro.snapshot_chunk_bytes = st.cfg.snapshot_chunk_bytes;
+    ro.log = st.cfg.log;
     auto peer = st.peers.count(id) ? st.peers[id] : caf::actor{};
     // Entries still waiting for the next flush reach the new replicator with that flush.
     auto known = st.log;
@@ -738,6 +739,10 @@ void compact(self_ptr self, const snapshot_meta& meta) {
   auto trailing = st.cfg.snapshot_trailing_entries;
   index_t upto = meta.last.index > trailing ? meta.last.index - trailing : 0;
   upto = std::max(upto, st.log.base().index);
+  // The file is complete: replicators may stream it at once, before the purge below lands in
+  // storage and their reads of the purged entries start to fail.
+  for (auto& kv : st.replicators)
+    self->send(kv.second, snapshot_atom::value, meta, st.log.base());
   self->request(st.store, caf::infinite, purge_atom::value, meta, upto)
     .then(
       [self, meta, upto](index_t) {
@@ -994,6 +999,11 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     auto& st = self->state;
     if (st.stopping)
       return;  // already on the way down (e.g. our applier's link reporting its own exit)
+    if (msg.source != nullptr
+        && (msg.source == st.store.address() || msg.source == st.applier.address()
+            || msg.source == st.election.address()))
+      say(self, "our storage, apply or election actor stopped: " + self->system().render(msg.reason)
+                  + " -- stopping");
     // A promise dropped unanswered would leave its client waiting for its own timeout.
     fail_writes(self, make_error(errc::unavailable, "node stopped; outcome unknown"));
     auto stopped = make_error(errc::shutting_down, "node stopped");
@@ -1088,13 +1098,11 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     },
     [self](check_atom) { on_check_quorum(self); },
     // Applier.
+    // Progress reports trail the feed (batches after `idx` may be on their way), so they never
+    // move `fed` back: doing so re-sent applied entries and, once those were compacted, failed.
     [self](applied_atom, index_t idx) {
       auto& st = self->state;
-      st.applied = idx;
-      if (idx < st.fed) {
-        st.fed = idx;  // the applier refused a gap: feed again from where it stands
-        feed_applier(self);
-      }
+      st.applied = std::max(st.applied, idx);
     },
     [self](flush_atom) { flush_batch(self); },
     [self](snapshot_atom, const snapshot_meta& meta) { compact(self, meta); },

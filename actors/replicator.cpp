@@ -5,6 +5,7 @@
 // already checked their term.
 #include "actors/replicator.hpp"
 
+#include <cstdio>
 #include <deque>
 
 #include <caf/all.hpp>
@@ -23,6 +24,11 @@ namespace {
 
 // Heartbeat ticks without progress while requests are in flight before we assume a loss.
 constexpr int stall_ticks = 4;
+
+// Ticks a snapshot may stay unopenable before we report it. Briefly it is normal: the node
+// compacts concurrently, so a read can find entries purged before the node has announced the
+// snapshot that replaced them, or the announced file replaced by a newer one on its way to us.
+constexpr int snapshot_open_patience = 20;
 
 struct replicator_state {
   static inline const char* name = "raft.replicator";
@@ -46,6 +52,7 @@ struct replicator_state {
   uint64_t snap_acked = 0;
   uint64_t acked_at_last_tick = 0;
   bool done_sent = false;
+  int open_failures = 0;  // consecutive attempts to open `latest` that failed
 
   void rewind_snapshot(uint64_t offset) {
     snap_sent = snap_acked = offset;
@@ -91,8 +98,13 @@ struct replicator_state {
 using self_ptr = caf::stateful_actor<replicator_state>*;
 
 void say(self_ptr self, const std::string& what) {
-  aout(self) << "replicator " << self->state.opts.leader << "->" << self->state.opts.follower
-             << ": " << what << "\n";
+  auto& st = self->state;
+  auto text = "raft node " + std::to_string(st.opts.leader) + ": replicator to "
+              + std::to_string(st.opts.follower) + ": " + what;
+  if (st.opts.log)
+    st.opts.log(text);
+  else
+    std::fprintf(stderr, "%s\n", text.c_str());
 }
 
 // The follower needs entries we no longer have: switch to streaming our newest snapshot.
@@ -100,15 +112,17 @@ void start_snapshot(self_ptr self) {
   auto& st = self->state;
   st.prog->begin_snapshot(st.latest.last.index);
   st.sending.reset();
-  if (st.latest.last.index == 0) {
-    say(self, "BUG: entries are purged but there is no snapshot");
+  auto r = st.latest.last.index == 0
+             ? caf::expected<std::shared_ptr<snapshot_store::reader>>{make_error(
+               errc::snapshot_needed, "entries are purged but no snapshot was announced yet")}
+             : snapshot_store{st.opts.snapshot_dir}.open_reader(st.latest);
+  if (!r) {
+    // Retried on every tick, with the newest snapshot the node has announced by then.
+    if (++st.open_failures == snapshot_open_patience)
+      say(self, "still cannot open a snapshot to send: " + self->system().render(r.error()));
     return;
   }
-  auto r = snapshot_store{st.opts.snapshot_dir}.open_reader(st.latest);
-  if (!r) {
-    say(self, "cannot open snapshot: " + self->system().render(r.error()));
-    return;  // retried on the next tick
-  }
+  st.open_failures = 0;
   st.sending = std::move(*r);
   st.rewind_snapshot(0);
 }
@@ -205,8 +219,7 @@ void pump(self_ptr self) {
               start_snapshot(self);
               stream_snapshot(self);
             } else
-              aout(self) << "replicator " << st.opts.follower << ": read failed: "
-                         << self->system().render(err) << "\n";
+              say(self, "reading entries failed: " + self->system().render(err));
           });
       return;
     }

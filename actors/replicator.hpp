@@ -2,6 +2,7 @@
 // control window, heartbeats, fast backtracking on rejection, and reads of older entries from storage.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -24,6 +25,7 @@ struct replicator_options {
   size_t max_buffer_bytes = 64 << 20;  // entries kept in memory for a slow follower
   std::string snapshot_dir;            // where the leader's snapshot files are (snapshot_store)
   size_t snapshot_chunk_bytes = 1 << 20;
+  std::function<void(const std::string&)> log;  // diagnostics (the node's; stderr if empty)
 };
 
 /// Messages from the node:

@@ -3,6 +3,7 @@
 // a client recording a history, and the Raft safety invariants checked on every node event.
 #pragma once
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <deque>
@@ -244,6 +245,10 @@ inline void client_done(caf::stateful_actor<client_state>* self, size_t op, outc
   auto& o = st.hist->ops[op];
   o.result = r;
   o.completed = ++st.hist->clock;
+  // A refused operation (no leader, busy) is retried as a new one, as a real client would: a
+  // long leaderless stretch must not use up the whole budget before a leader exists.
+  if (r == outcome::not_applied)
+    ++st.remaining;
   if (!next)
     return;
   if (hint != 0)
@@ -615,11 +620,12 @@ public:
       }
       if (opts_.membership_changes && rng_() % 2 == 0)
         change_membership();
-      // Keep a majority alive most of the time so that progress is possible.
+      // Keep a majority alive most of the time so that progress is possible. Counted against
+      // the initial voters, not all nodes: with spares, 2 of 5 down can be 2 of 3 voters.
       size_t down = 0;
       for (bool a : alive_)
         down += !a;
-      if (down > (total_ - 1) / 2)
+      if (down > (opts_.nodes - 1) / 2)
         for (node_id id = 1; id <= total_; ++id)
           restart(id);
       run_for(std::chrono::milliseconds(200 + rng_() % 1500));
@@ -709,6 +715,10 @@ public:
   }
 
   void remember(const std::string& line) {
+    if (std::getenv("CAF_RAFT_SIM_TRACE"))  // replaying a seed: every diagnostic, not the last 60
+      std::fprintf(stderr, "[t=%lldms] %s\n",
+                   static_cast<long long>(sched_.clock().now().time_since_epoch().count() / 1000000),
+                   line.c_str());
     log_.push_back("[t=" + std::to_string(sched_.clock().now().time_since_epoch().count() / 1000000)
                    + "ms] " + line);
     if (log_.size() > 60)
