@@ -71,6 +71,7 @@ struct node_state {
   std::map<index_t, std::pair<log_id, membership>> configs;  // configuration entries in the log
   snapshot_meta snapshot;   // the newest snapshot recorded in storage
   snapshot_store snapshots;
+  index_t pruned_below = 0; // snapshot files below this index are removed
   std::unique_ptr<snapshot_store::receiver> incoming;  // a snapshot a leader is streaming to us
 
   // Leader.
@@ -717,6 +718,17 @@ void on_append_request(self_ptr self, append_request& req) {
 
 // -- snapshots -----------------------------------------------------------------------------------
 
+// Removes the snapshot files that the newest recorded one replaced, but none the applier may
+// still restore: two installs in a row send it both, and the first must still be there.
+void prune_snapshots(self_ptr self) {
+  auto& st = self->state;
+  auto upto = std::min(st.snapshot.last.index, st.applied);
+  if (upto > st.pruned_below) {
+    st.snapshots.remove_below(upto);
+    st.pruned_below = upto;
+  }
+}
+
 // The snapshot `meta` is durable in storage: forget what it replaced.
 void record_snapshot(self_ptr self, const snapshot_meta& meta, bool installed) {
   auto& st = self->state;
@@ -725,7 +737,7 @@ void record_snapshot(self_ptr self, const snapshot_meta& meta, bool installed) {
   st.configs.erase(st.configs.begin(), st.configs.upper_bound(meta.last.index));
   st.base_config = meta.config;
   adopt_latest_config(self, installed);
-  st.snapshots.remove_below(meta.last.index);
+  prune_snapshots(self);
   for (auto& kv : st.replicators)
     self->send(kv.second, snapshot_atom::value, meta, st.log.base());
 }
@@ -957,6 +969,7 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
   }
   st.snapshots = std::move(*snaps);
   st.snapshots.remove_except(st.snapshot.last);  // files a crash left unrecorded
+  st.pruned_below = st.snapshot.last.index;
   st.durable = s.last.index;
   st.base_config = std::move(s.base_config);
   for (auto& rec : s.configs)
@@ -1103,6 +1116,8 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     [self](applied_atom, index_t idx) {
       auto& st = self->state;
       st.applied = std::max(st.applied, idx);
+      if (st.applied > st.pruned_below && st.snapshot.last.index > st.pruned_below)
+        prune_snapshots(self);
     },
     [self](flush_atom) { flush_batch(self); },
     [self](snapshot_atom, const snapshot_meta& meta) { compact(self, meta); },

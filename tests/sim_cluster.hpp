@@ -1,6 +1,7 @@
 // A whole caf-raft cluster in one process on CAF's deterministic test scheduler: a seeded faulty
 // network (loss, duplication, delay/reordering, partitions), crash-restarts with LMDB state kept,
-// a client recording a history, and the Raft safety invariants checked on every node event.
+// leadership transfers, a client recording a history, and the Raft safety invariants checked on
+// every node event.
 #pragma once
 
 #include <cstdio>
@@ -417,6 +418,7 @@ struct options {
   size_t nodes = 3;         // initial voters
   size_t spares = 0;        // further nodes that start outside the configuration
   bool membership_changes = false;
+  bool leadership_transfers = true;  // the newest leader is asked to hand over now and then
   uint64_t seed = 1;
   int client_ops = 300;
   int client_concurrency = 4;
@@ -579,7 +581,7 @@ public:
   bool alive(node_id id) const { return alive_[id - 1]; }
 
   /// Random faults for the given duration: partitions, an isolated leader, loss, duplication,
-  /// reordering, crashes and restarts.
+  /// reordering, crashes and restarts; and leadership transfers in the middle of it all.
   void chaos(std::chrono::milliseconds d) {
     using namespace std::chrono_literals;
     auto until = sched_.clock().now() + d;
@@ -616,6 +618,8 @@ public:
           net_->cut.clear();
           break;
         default:
+          if (opts_.leadership_transfers)
+            transfer_leadership();
           break;
       }
       if (opts_.membership_changes && rng_() % 2 == 0)
@@ -630,6 +634,16 @@ public:
           restart(id);
       run_for(std::chrono::milliseconds(200 + rng_() % 1500));
     }
+  }
+
+  /// Asks the newest leader to hand over to a random node (0: its own choice); refusals and
+  /// timeouts are expected and fine, the invariants must hold whatever happens.
+  void transfer_leadership() {
+    if (check_.leaders.empty())
+      return;
+    auto leader = check_.leaders.rbegin()->second;
+    node_id target = rng_() % (total_ + 1);
+    caf::anon_send(nodes_[leader - 1], transfer_atom::value, target);
   }
 
   /// Asks the newest leader for a random single-server change; refusals are expected and fine.
