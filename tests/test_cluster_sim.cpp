@@ -23,6 +23,10 @@ std::string run_seed(size_t nodes, uint64_t seed, bool faults, size_t spares = 0
   o.spares = spares;
   o.membership_changes = spares > 0;
   o.leadership_transfers = transfers;
+  // Soak runs may raise the client's concurrency (CI keeps the default); each lane does the
+  // same number of operations.
+  o.client_concurrency = sim::count_from_env("CAF_RAFT_SIM_CONCURRENCY", o.client_concurrency);
+  o.client_ops = o.client_ops / 4 * o.client_concurrency;
   std::unique_ptr<sim::cluster> cp;
   try {
     cp = std::make_unique<sim::cluster>(o);
