@@ -729,6 +729,13 @@ void prune_snapshots(self_ptr self) {
   }
 }
 
+// Tells every replicator of a newer snapshot file (and how far the log is purged by now).
+void announce_snapshot(self_ptr self, const snapshot_meta& meta) {
+  auto& st = self->state;
+  for (auto& kv : st.replicators)
+    self->send(kv.second, snapshot_atom::value, meta, st.log.base());
+}
+
 // The snapshot `meta` is durable in storage: forget what it replaced.
 void record_snapshot(self_ptr self, const snapshot_meta& meta, bool installed) {
   auto& st = self->state;
@@ -738,8 +745,7 @@ void record_snapshot(self_ptr self, const snapshot_meta& meta, bool installed) {
   st.base_config = meta.config;
   adopt_latest_config(self, installed);
   prune_snapshots(self);
-  for (auto& kv : st.replicators)
-    self->send(kv.second, snapshot_atom::value, meta, st.log.base());
+  announce_snapshot(self, meta);
 }
 
 // Our applier wrote a snapshot file: record it and purge the log below it, keeping a tail of
@@ -753,8 +759,7 @@ void compact(self_ptr self, const snapshot_meta& meta) {
   upto = std::max(upto, st.log.base().index);
   // The file is complete: replicators may stream it at once, before the purge below lands in
   // storage and their reads of the purged entries start to fail.
-  for (auto& kv : st.replicators)
-    self->send(kv.second, snapshot_atom::value, meta, st.log.base());
+  announce_snapshot(self, meta);
   self->request(st.store, caf::infinite, purge_atom::value, meta, upto)
     .then(
       [self, meta, upto](index_t) {
@@ -1116,8 +1121,7 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
     [self](applied_atom, index_t idx) {
       auto& st = self->state;
       st.applied = std::max(st.applied, idx);
-      if (st.applied > st.pruned_below && st.snapshot.last.index > st.pruned_below)
-        prune_snapshots(self);
+      prune_snapshots(self);  // files an install kept for the applier, once it is past them
     },
     [self](flush_atom) { flush_batch(self); },
     [self](snapshot_atom, const snapshot_meta& meta) { compact(self, meta); },

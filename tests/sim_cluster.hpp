@@ -37,10 +37,14 @@ struct violation : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline uint64_t seed_from_env(uint64_t fallback) {
-  if (auto s = std::getenv("CAF_RAFT_SEED"))
+inline uint64_t u64_from_env(const char* name, uint64_t fallback) {
+  if (auto s = std::getenv(name))
     return std::strtoull(s, nullptr, 10);
   return fallback;
+}
+
+inline uint64_t seed_from_env(uint64_t fallback) {
+  return u64_from_env("CAF_RAFT_SEED", fallback);
 }
 
 inline int count_from_env(const char* name, int fallback) {
@@ -729,12 +733,10 @@ public:
   }
 
   void remember(const std::string& line) {
-    if (std::getenv("CAF_RAFT_SIM_TRACE"))  // replaying a seed: every diagnostic, not the last 60
-      std::fprintf(stderr, "[t=%lldms] %s\n",
-                   static_cast<long long>(sched_.clock().now().time_since_epoch().count() / 1000000),
-                   line.c_str());
     log_.push_back("[t=" + std::to_string(sched_.clock().now().time_since_epoch().count() / 1000000)
                    + "ms] " + line);
+    if (std::getenv("CAF_RAFT_SIM_TRACE"))  // replaying a seed: every diagnostic, not the last 60
+      std::fprintf(stderr, "%s\n", log_.back().c_str());
     if (log_.size() > 60)
       log_.pop_front();
   }

@@ -3,8 +3,6 @@
 #define BOOST_TEST_MODULE cluster_sim
 #include <boost/test/unit_test.hpp>
 
-#include <cstdlib>
-
 #include "actors/proposer.hpp"
 #include "sim_cluster.hpp"
 
@@ -25,8 +23,9 @@ std::string run_seed(size_t nodes, uint64_t seed, bool faults, size_t spares = 0
   o.leadership_transfers = transfers;
   // Soak runs may raise the client's concurrency (CI keeps the default); each lane does the
   // same number of operations.
+  auto ops_per_lane = o.client_ops / o.client_concurrency;
   o.client_concurrency = sim::count_from_env("CAF_RAFT_SIM_CONCURRENCY", o.client_concurrency);
-  o.client_ops = o.client_ops / 4 * o.client_concurrency;
+  o.client_ops = ops_per_lane * o.client_concurrency;
   std::unique_ptr<sim::cluster> cp;
   try {
     cp = std::make_unique<sim::cluster>(o);
@@ -72,9 +71,7 @@ void run_seeds(size_t nodes, int count, bool faults, size_t spares = 0) {
   uint64_t base = sim::seed_from_env(0);
   int n = base != 0 ? 1 : count;
   // CI runs the same seeds every time; a soak run starts elsewhere with CAF_RAFT_SIM_FIRST_SEED.
-  uint64_t first = 1000 * nodes + 100000 * spares + 1;
-  if (auto s = std::getenv("CAF_RAFT_SIM_FIRST_SEED"))
-    first = std::strtoull(s, nullptr, 10);
+  auto first = sim::u64_from_env("CAF_RAFT_SIM_FIRST_SEED", 1000 * nodes + 100000 * spares + 1);
   for (int i = 0; i < n; ++i) {
     uint64_t seed = base != 0 ? base : first + i;
     auto err = run_seed(nodes, seed, faults, spares);
