@@ -32,6 +32,7 @@ public:
 
 private:
   map_type data_;
+  kv_command scratch_;  // apply()'s decoded command, kept for its buffers
 };
 
 } // namespace raft

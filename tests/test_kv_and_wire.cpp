@@ -419,6 +419,36 @@ BOOST_AUTO_TEST_CASE(malformed_commands_apply_as_no_ops) {
   BOOST_TEST((sm.data() == before));
 }
 
+// apply() decodes every command into one reused object (to keep its buffers); nothing of a
+// previous command, whole or half-decoded, may leak into the next one.
+BOOST_AUTO_TEST_CASE(commands_applied_in_a_row_do_not_leak_into_each_other) {
+  kv_state_machine sm;
+  apply_cmd(sm, cmd(kv_op::put, "a", std::string(100, 'L')));
+  apply_cmd(sm, cmd(kv_op::put, "a", "s"));  // shorter value into the same key
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::get, "a")).value == "s");
+  auto cas = kv_command::cas("a", "s", "swapped");
+  BOOST_TEST(apply_cmd(sm, cas).ok);
+  // Half of a put of key "b": the key decodes, the value does not.
+  auto half = encode(cmd(kv_op::put, "b", std::string(50, 'v')));
+  half.resize(half.size() - 30);
+  BOOST_TEST(decode<kv_result>(sm.apply(4, half)).value().value == "bad_request");
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::get, "b")).found == false);
+  apply_cmd(sm, cmd(kv_op::put, "c", ""));  // empty value after a long one
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::get, "c")).found);
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::get, "c")).value == "");
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::del, "a")).found);
+  apply_cmd(sm, cmd(kv_op::put, "a", "again"));
+  BOOST_TEST(apply_cmd(sm, cmd(kv_op::get, "a")).value == "again");
+  // A failed cas after a put must compare against its own expectation, not the put's value.
+  auto stale = kv_command::cas("a", "again-not", "x");
+  auto r = apply_cmd(sm, stale);
+  BOOST_TEST(!r.ok);
+  BOOST_TEST(r.value == "again");
+  auto absent = kv_command::cas_absent("a", "x");
+  BOOST_TEST(!apply_cmd(sm, absent).ok);
+  BOOST_TEST(sm.data().size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(replicas_applying_the_same_log_agree) {
   std::mt19937 rng{7};
   std::vector<std::string> log;
