@@ -9,11 +9,24 @@
 // sync off: 0 fdatasync/fsync/msync (MDB_NOSYNC|MDB_NOMETASYNC), UNSAFE on power failure.
 // The numbers printed by --probe come from the store's own counters; the syscall counts above
 // must be taken from strace (see BENCHMARKS.md for the exact output).
+//
+// --round-probe=N --probe-kind=K: N synced commits shaped like one cluster round at 64 writes in
+// flight (64 entries of 90 bytes; the commit index rides along; a purge every 300 commits keeps
+// 10,000 entries), printing wall time and CPU time per commit. K=store is our log_store; the
+// file kinds are the floor of a log file of our own: the same bytes appended with pwrite and
+// made durable with one fdatasync, into a file written with zeros beforehand (file), grown by
+// each write (file-grow), or reserved with posix_fallocate (file-fallocate). Run 3 at once to
+// see a 3-node cluster's disk contention (BENCHMARKS.md, session 8).
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <fmt/core.h>
 
@@ -35,6 +48,8 @@ struct args {
   uint64_t max_ops = 0;    // entry budget per case (0: time only)
   std::string base = "/tmp";
   uint64_t probe = 0;      // only run `probe` single-entry synced commits (for strace)
+  uint64_t round_probe = 0;         // only run `round_probe` round-shaped commits (see top)
+  std::string probe_kind = "store";  // store, file, file-grow, file-fallocate
   bool actor = true;       // include the actor rows
 };
 
@@ -54,11 +69,18 @@ args parse(int argc, char** argv) {
       a.base = v;
     else if (auto v = val("--probe="))
       a.probe = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--round-probe="))
+      a.round_probe = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--probe-kind="))
+      a.probe_kind = v;
     else if (s == "--no-actor")
       a.actor = false;
     else {
       fmt::print(stderr,
-                 "usage: {} [--seconds=S] [--ops=N] [--dir=BASE] [--probe=N] [--no-actor]\n",
+                 "usage: {} [--seconds=S] [--ops=N] [--dir=BASE] [--probe=N] [--no-actor]\n"
+                 "       {} --round-probe=N [--probe-kind=store|file|file-grow|file-fallocate]"
+                 " [--dir=BASE]\n",
+                 argv[0],
                  argv[0]);
       std::exit(s == "--help" || s == "-h" ? 0 : 1);
     }
@@ -183,10 +205,92 @@ void print_row(const char* path, size_t size, size_t batch, bool sync, const res
              r.syncs / r.secs, r.entries * double(size) / r.secs / 1e6);
 }
 
+double cpu_seconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec)
+         + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// See the top of the file. Returns the process exit code.
+int round_probe(const args& a) {
+  constexpr size_t per_round = 64;
+  constexpr size_t payload = 90;
+  temp_dir dir{a.base};
+  clock_type::time_point start;
+  double cpu0 = 0;
+  auto begin = [&] {
+    start = clock_type::now();
+    cpu0 = cpu_seconds();
+  };
+  if (a.probe_kind == "store") {
+    auto s = log_store::open(options(dir.path, true));
+    if (!s)
+      die(s.error());
+    index_t next = 1;
+    begin();
+    for (uint64_t i = 0; i < a.round_probe; ++i) {
+      write_batch b;
+      b.append(make_entries(next, per_round, payload));
+      next += per_round;
+      b.set_commit(next - per_round);
+      if (i % 300 == 299 && next > 10000) {
+        snapshot_meta m;
+        m.last = {1, next - 10000};
+        m.config.voters = {1};
+        b.purge(m);
+      }
+      if (auto res = s->commit(b); !res)
+        die(res.error());
+    }
+  } else {
+    auto path = dir.path + "/log";
+    int fd = ::open(path.c_str(), O_CREAT | O_RDWR, 0644);
+    if (fd < 0) {
+      fmt::print(stderr, "open {}: {}\n", path, std::strerror(errno));
+      return 1;
+    }
+    // About what an entry costs in a log record: index, term, kind, length, checksum.
+    std::string round(per_round * (payload + 24), 'r');
+    uint64_t bytes = a.round_probe * round.size();
+    if (a.probe_kind == "file") {
+      std::string zeros(1 << 20, '\0');
+      for (uint64_t done = 0; done < bytes; done += zeros.size())
+        if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size()))
+          return 1;
+    } else if (a.probe_kind == "file-fallocate") {
+      if (::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) != 0)
+        return 1;
+    } else if (a.probe_kind != "file-grow") {
+      fmt::print(stderr, "unknown --probe-kind={}\n", a.probe_kind);
+      return 1;
+    }
+    ::fdatasync(fd);
+    begin();
+    for (uint64_t i = 0; i < a.round_probe; ++i) {
+      auto off = static_cast<off_t>(i * round.size());
+      if (::pwrite(fd, round.data(), round.size(), off) != static_cast<ssize_t>(round.size())
+          || ::fdatasync(fd) != 0) {
+        fmt::print(stderr, "write {}: {}\n", path, std::strerror(errno));
+        return 1;
+      }
+    }
+    ::close(fd);
+  }
+  auto wall = std::chrono::duration<double>(clock_type::now() - start).count();
+  auto n = static_cast<double>(a.round_probe);
+  fmt::print("{{\"kind\":\"{}\",\"commits\":{},\"ms_per_commit\":{:.3f},"
+             "\"cpu_us_per_commit\":{:.1f}}}\n",
+             a.probe_kind, a.round_probe, wall * 1e3 / n, (cpu_seconds() - cpu0) * 1e6 / n);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   auto a = parse(argc, argv);
+  if (a.round_probe > 0)
+    return round_probe(a);
   if (a.probe > 0) {
     // For strace: exactly `probe` synced single-entry commits after opening the store.
     temp_dir dir{a.base};
