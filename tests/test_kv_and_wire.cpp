@@ -546,6 +546,35 @@ BOOST_AUTO_TEST_CASE(save_restore_round_trip) {
   BOOST_TEST(saved(other) == bytes);
 }
 
+// snapshot() sizes its capture by the previous one; captures after the content grew or shrank
+// a lot must still hold exactly the content of their moment.
+BOOST_AUTO_TEST_CASE(captures_follow_the_content_as_it_grows_and_shrinks) {
+  kv_state_machine sm;
+  auto check = [&sm](const char* when) {
+    BOOST_TEST_CONTEXT(when) {
+      auto capture = sm.snapshot();
+      auto expected = sm.data();
+      sm.execute(cmd(kv_op::put, "after-the-capture", "not in it"));
+      std::stringstream bytes;
+      BOOST_REQUIRE(capture->write(bytes));
+      kv_state_machine other;
+      BOOST_REQUIRE(other.restore(bytes));
+      BOOST_TEST((other.data() == expected));
+      sm.execute(cmd(kv_op::del, "after-the-capture"));
+    }
+  };
+  check("empty");
+  sm.execute(cmd(kv_op::put, "a", "1"));
+  check("one key");
+  for (int i = 0; i < 2000; ++i)
+    sm.execute(cmd(kv_op::put, "key-" + std::to_string(i), std::string(size_t(i % 300), 'v')));
+  check("grown a thousandfold");
+  for (int i = 0; i < 2000; i += 2)
+    sm.execute(cmd(kv_op::del, "key-" + std::to_string(i)));
+  sm.execute(cmd(kv_op::put, "key-1", std::string(5000, 'w')));
+  check("half deleted, one value much longer");
+}
+
 BOOST_AUTO_TEST_CASE(empty_store_round_trip) {
   kv_state_machine empty;
   auto bytes = saved(empty);
