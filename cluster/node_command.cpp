@@ -64,7 +64,7 @@ struct node_options : caf::actor_system_config {
       .add(id, "id", "this node's id (a positive integer listed in --members)")
       .add(members, "members", "all voters as id=host:port,id=host:port,...")
       .add(listen, "listen", "host:port to listen on (default: this node's member address)")
-      .add(data_dir, "data-dir", "LMDB directory (default: caf-raft-data/node-<id>)")
+      .add(data_dir, "data-dir", "data directory (default: caf-raft-data/node-<id>)")
       .add(cluster_id, "cluster-id", "cluster name stored in the data dir (default caf-raft)")
       .add(heartbeat, "heartbeat-interval", "leader heartbeat period (default 50ms)")
       .add(election, "election-timeout", "base election timeout, randomized to [T,2T) (500ms)")
@@ -84,7 +84,7 @@ struct node_options : caf::actor_system_config {
       .add(id, "id", "this node's id")
       .add(member_list, "members", "all voters, e.g. [\"1=h:7101\", \"2=h:7102\"]")
       .add(listen, "listen", "host:port to listen on")
-      .add(data_dir, "data-dir", "LMDB directory")
+      .add(data_dir, "data-dir", "data directory")
       .add(cluster_id, "cluster-id", "cluster name stored in the data dir")
       .add(heartbeat, "heartbeat-interval", "leader heartbeat period")
       .add(election, "election-timeout", "base election timeout")
@@ -245,9 +245,9 @@ int run_node(const arg_list& args) {
   add_message_types(opts);
   opts.load<caf::io::middleman>();
   auto signals = block_signals({SIGINT, SIGTERM});
-  // Past a file size limit (ulimit -f) a write fails (EFBIG, or a short write LMDB reports as
-  // EIO) instead of SIGXFSZ killing the process mid-commit, so the node stops with a storage
-  // error and its reason, as on a full disk.
+  // Past a file size limit (ulimit -f) a write fails (EFBIG, or a short write reported as EIO)
+  // instead of SIGXFSZ killing the process mid-commit, so the node stops with a storage error
+  // and its reason, as on a full disk.
   ::signal(SIGXFSZ, SIG_IGN);
   caf::actor_system sys{opts};
   auto id = plan->cfg.id;

@@ -16,7 +16,7 @@ enum class errc : uint8_t {
   timeout,            // outcome unknown: the request may or may not have been applied
   shutting_down,      // the node is stopping; not applied
   entry_too_large,    // payload exceeds the configured maximum; not applied
-  storage_io,         // LMDB or file system failure (including a read-only directory)
+  storage_io,         // LMDB, log file or file system failure (including a read-only directory)
   storage_corrupt,    // data directory content failed validation
   foreign_data_dir,   // data directory belongs to another node or cluster
   disk_full,          // the storage ran out of space and could not grow

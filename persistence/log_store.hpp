@@ -1,4 +1,5 @@
-// The durable Raft log and metadata of one node in one LMDB environment; no actors, errors are values.
+// The durable Raft log and metadata of one node: entries in segment files, the rest in LMDB; no
+// actors, errors are values.
 // The persistence actor drives it; tests and benchmarks may use it directly.
 #pragma once
 
@@ -26,7 +27,8 @@ struct storage_options;  // persistence/persistence.hpp
 std::string encode_membership(const membership& x);
 caf::expected<membership> decode_membership(const std::string& bytes);
 
-/// A group of writes committed in one LMDB transaction (and one sync). Operations apply in order,
+/// A group of writes made durable together: one flush of the log, plus one LMDB commit when
+/// term, vote, snapshot or log base change. Operations apply in order,
 /// each seeing the effects of the previous ones. An operation that is invalid (log_conflict,
 /// invalid_argument) fails alone and changes nothing; an I/O failure fails the whole batch.
 class write_batch {
@@ -76,19 +78,20 @@ struct store_counters {
   uint64_t bytes = 0;    // bytes of log values written (header + payload)
 };
 
-/// One node's log in one LMDB environment (`storage_options::dir`).
+/// One node's log in `storage_options::dir`: LMDB for the metadata, `log/` for the entries
+/// (segment_log).
 ///
 /// Threading: exactly one thread may call commit() at a time. The read functions may run on any
-/// thread, concurrently with commit(): each uses its own read-only transaction (MDB_NOTLS), which
-/// sees the last committed snapshot (LMDB MVCC), i.e. exactly what commit() has acknowledged.
+/// thread, concurrently with commit(): they see the state of the last completed commit(), i.e.
+/// exactly what it has acknowledged.
 class log_store {
 public:
   /// On-disk format; a directory with another version is refused as storage_corrupt.
-  static constexpr uint64_t format_version = 1;
+  static constexpr uint64_t format_version = 2;  // 2: entries in segment files
 
   /// Opens (and on first start initializes) the store in `opts.dir`. Errors: storage_io (path
   /// unusable: permissions, not a directory, in use by another process), storage_corrupt (not a
-  /// caf-raft LMDB store, wrong version, undecodable data), foreign_data_dir (another node or
+  /// caf-raft store, wrong version, undecodable data), foreign_data_dir (another node or
   /// cluster).
   static caf::expected<log_store> open(const storage_options& opts);
 
@@ -96,10 +99,11 @@ public:
   log_store& operator=(log_store&&) noexcept;
   ~log_store();
 
-  /// Applies `batch` in one write transaction and commits (and syncs, if enabled) it. On success,
-  /// returns one result per operation. On failure (storage_io, disk_full) the transaction is
-  /// aborted, nothing of the batch is stored and every operation must be considered failed.
-  /// Never fails for a full LMDB map: the map grows and the batch is retried.
+  /// Applies `batch` and makes it durable (if sync is enabled) before returning one result per
+  /// operation. On failure (storage_io, disk_full) every operation must be considered failed and
+  /// the store refuses further batches with the same error: it must be reopened, and a reopen
+  /// finds everything acknowledged before plus possibly part of this batch (its metadata, a
+  /// prefix of its entries). Never fails for a full LMDB map: the map grows.
   caf::expected<std::vector<op_result>> commit(const write_batch& batch);
 
   // -- reads: committed state only, any thread ------------------------------------------------

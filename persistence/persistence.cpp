@@ -1,5 +1,5 @@
 // The persistence actor: stages writes with their response promises and group-commits everything
-// queued in its mailbox in one LMDB transaction (one sync) before acknowledging any of it.
+// queued in its mailbox in one store commit (one flush) before acknowledging any of it.
 #include "persistence/persistence.hpp"
 
 #include <cstdio>
@@ -193,7 +193,7 @@ caf::expected<persistence_actor> spawn_persistence(caf::actor_system& sys,
   if (!store)
     return std::move(store.error());
   auto ptr = std::make_shared<log_store>(std::move(*store));
-  // Detached: LMDB commits block on fsync, which must not stall a scheduler worker thread.
+  // Detached: commits block on fdatasync, which must not stall a scheduler worker thread.
   if (detached)
     return sys.spawn<caf::detached>(persistence_impl, std::move(ptr));
   return sys.spawn(persistence_impl, std::move(ptr));

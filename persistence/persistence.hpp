@@ -1,4 +1,4 @@
-// The persistence actor: owns one node's LMDB store and group-commits every queued write in one
+// The persistence actor: owns one node's log store and group-commits every queued write in one
 // transaction with one sync before acknowledging any of them.
 #pragma once
 
@@ -18,8 +18,8 @@
 
 namespace raft {
 
-/// Requests and replies of the persistence actor. Every write is acknowledged only after the LMDB
-/// transaction holding it is committed and synced (unless `storage_options::sync` is off).
+/// Requests and replies of the persistence actor. Every write is acknowledged only after the store
+/// commit holding it is durable (unless `storage_options::sync` is off).
 using persistence_actor = caf::typed_actor<
   // Recover everything at start-up.
   caf::replies_to<load_atom>::with<stored_state>,
