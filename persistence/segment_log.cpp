@@ -17,6 +17,7 @@
 
 #include "messages/errc.hpp"
 #include "persistence/crc32.hpp"
+#include "persistence/file_io.hpp"
 #include "persistence/rw_lock.hpp"
 
 namespace raft {
@@ -42,11 +43,6 @@ uint64_t get_le(const char* p, int n) {
   for (int i = n; i-- > 0;)
     x = (x << 8) | static_cast<unsigned char>(p[i]);
   return x;
-}
-
-caf::error io_error(const std::string& path, const char* what, int err) {
-  auto code = err == ENOSPC || err == EDQUOT ? errc::disk_full : errc::storage_io;
-  return make_error(code, fmt::format("{}: {}: {}", path, what, std::strerror(err)));
 }
 
 caf::error corrupt(const std::string& path, const std::string& what) {
@@ -124,16 +120,6 @@ caf::error sync_fd(int fd, const std::string& path) {
   return caf::none;
 }
 
-caf::error sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return io_error(dir, "open", errno);
-  auto rc = ::fsync(fd);
-  auto err = errno;
-  ::close(fd);
-  return rc == 0 ? caf::none : io_error(dir, "fsync", err);
-}
-
 struct segment {
   std::string path;
   int fd = -1;
@@ -180,6 +166,17 @@ struct segment_log::impl {
   const slot& at(index_t index) const { return slots[index - base_id.index - 1]; }
 
   segment& seg_of(const slot& s) const { return *segs[s.seg - segs_first]; }
+
+  // Entry `index` read back from its segment (the caller holds the lock, shared).
+  caf::error read_entry(index_t index, log_entry& e) const {
+    const auto& s = at(index);
+    e.index = index;
+    e.term = s.term;
+    e.kind = s.kind;
+    e.payload.resize(s.length);
+    auto& seg = seg_of(s);
+    return read_all(seg.fd, e.payload.data(), s.length, s.offset + header_bytes, seg.path);
+  }
 
   std::string file(const std::string& name) const { return opts.dir + "/" + name; }
 
@@ -252,23 +249,20 @@ struct segment_log::impl {
 
   // -- recovery --
 
-  // Scans `s` from offset 0, appending its records to `slots`; `s.end` is where it stopped.
-  // `bad`: it stopped at a damaged or out-of-place record rather than at zeros; `misplaced`:
-  // that record was intact but does not continue the log. `first_seen`: the index of its
-  // first record (0 if it has none).
-  caf::error scan(segment& s, uint32_t number, bool& bad, bool& misplaced,
-                  index_t& first_seen) {
+  // Scans `data`, the whole content of segment `s`, from offset 0, appending its records to
+  // `slots`; `s.end` is where it stopped. `bad`: it stopped at a damaged or out-of-place record
+  // rather than at zeros; `misplaced`: that record was intact but does not continue the log.
+  // `first_seen`: the index of its first record (0 if it has none).
+  void scan(const std::string& data, segment& s, uint32_t number, bool& bad, bool& misplaced,
+            index_t& first_seen) {
     bad = false;
     misplaced = false;
     first_seen = 0;
-    std::string buf;
     uint64_t off = 0;
-    char head[header_bytes];
     term_t prev_term = slots.empty() ? base_id.term : slots.back().term;
     index_t next_skipped = 0;  // while skipping records at or below the base
-    while (off + header_bytes <= s.size) {
-      if (auto err = read_all(s.fd, head, header_bytes, off, s.path))
-        return err;
+    while (off + header_bytes <= data.size()) {
+      const char* head = data.data() + off;
       if (std::all_of(head, head + header_bytes, [](char c) { return c == 0; }))
         break;  // zeros: the end
       auto crc = static_cast<uint32_t>(get_le(head, 4));
@@ -278,13 +272,9 @@ struct segment_log::impl {
       auto kind = static_cast<uint8_t>(head[24]);
       index_t commit = get_le(head + 25, 8);
       bad = true;
-      if (off + header_bytes + len > s.size)
+      if (off + header_bytes + len > data.size())
         break;
-      buf.resize(header_bytes + len);
-      std::memcpy(buf.data(), head, header_bytes);
-      if (auto err = read_all(s.fd, buf.data() + header_bytes, len, off + header_bytes, s.path))
-        return err;
-      if (crc32(0, buf.data() + 4, buf.size() - 4) != crc
+      if (crc32(0, head + 4, header_bytes - 4 + len) != crc
           || kind > static_cast<uint8_t>(entry_kind::config))
         break;
       if (off == 0)
@@ -303,12 +293,11 @@ struct segment_log::impl {
         prev_term = term;
         recovered_commit = std::max(recovered_commit, commit);
       }
-      off += buf.size();
+      off += header_bytes + len;
       bad = false;
       misplaced = false;
     }
     s.end = off;
-    return caf::none;
   }
 
   caf::error recover() {
@@ -356,12 +345,15 @@ struct segment_log::impl {
       if (s->first > last_index() + 1)
         return corrupt(s->path, fmt::format("log entries {} to {} are missing",
                                             last_index() + 1, s->first - 1));
+      // One read per segment: a pread per record made a restart with a long log slow.
+      std::string data(s->size, '\0');
+      if (auto err = read_all(s->fd, data.data(), data.size(), 0, s->path))
+        return err;
       auto number = static_cast<uint32_t>(segs_first + segs.size());
       bool bad = false;
       bool misplaced = false;
       index_t first_seen = 0;
-      if (auto err = scan(*s, number, bad, misplaced, first_seen))
-        return err;
+      scan(data, *s, number, bad, misplaced, first_seen);
       // A torn write can only damage records; an intact record out of sequence is not ours.
       if (misplaced)
         return corrupt(s->path, fmt::format("record at offset {} does not continue the log "
@@ -372,32 +364,21 @@ struct segment_log::impl {
                                             s->first, first_seen));
       if (!last_one && bad)
         return corrupt(s->path, fmt::format("record at offset {} is damaged", s->end));
+      if (last_one) {
+        // Keep the invariant: nothing but zeros after the last record of the last segment.
+        bool dirty = std::any_of(data.begin() + static_cast<std::ptrdiff_t>(s->end), data.end(),
+                                 [](char c) { return c != 0; });
+        if (dirty) {
+          if (auto err = write_zeros(s->fd, s->end, s->size, s->path))
+            return err;
+          if (opts.sync)
+            if (auto err = sync_fd(s->fd, s->path))
+              return err;
+        }
+      }
       segs.push_back(std::move(s));
     }
-    if (segs.empty())
-      return caf::none;
-    // Keep the invariant: nothing but zeros after the last record of the last segment.
-    auto& tail = *segs.back();
-    if (auto err = zero_tail(tail))
-      return err;
     return caf::none;
-  }
-
-  caf::error zero_tail(segment& s) {
-    std::string buf(zero_chunk, '\0');
-    bool dirty = false;
-    for (uint64_t off = s.end; off < s.size && !dirty; off += buf.size()) {
-      auto n = static_cast<size_t>(std::min<uint64_t>(buf.size(), s.size - off));
-      if (auto err = read_all(s.fd, buf.data(), n, off, s.path))
-        return err;
-      dirty = std::any_of(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(n),
-                          [](char c) { return c != 0; });
-    }
-    if (!dirty)
-      return caf::none;
-    if (auto err = write_zeros(s.fd, s.end, s.size, s.path))
-      return err;
-    return opts.sync ? sync_fd(s.fd, s.path) : caf::none;
   }
 };
 
@@ -616,17 +597,10 @@ caf::expected<log_entries> segment_log::entries(index_t start, index_t stop,
   uint64_t bytes = 0;
   stop = std::min(stop, d.last_index() + 1);
   for (index_t i = start; i < stop; ++i) {
-    const auto& s = d.at(i);
-    if (!out.empty() && bytes + s.length + 24 > max_bytes)
+    if (!out.empty() && bytes + d.at(i).length + 24 > max_bytes)
       break;
     log_entry e;
-    e.index = i;
-    e.term = s.term;
-    e.kind = s.kind;
-    e.payload.resize(s.length);
-    auto& seg = d.seg_of(s);
-    if (auto err = read_all(seg.fd, e.payload.data(), s.length, s.offset + header_bytes,
-                            seg.path))
+    if (auto err = d.read_entry(i, e))
       return err;
     bytes += entry_bytes(e);
     out.push_back(std::move(e));
@@ -651,13 +625,10 @@ caf::expected<log_entries> segment_log::entries_of_kind(entry_kind kind) const {
   log_entries out;
   std::shared_lock<rw_lock> guard{d.mtx};
   for (index_t i = d.base_id.index + 1; i <= d.last_index(); ++i) {
-    const auto& s = d.at(i);
-    if (s.kind != kind)
+    if (d.at(i).kind != kind)
       continue;
-    log_entry e{i, s.term, s.kind, std::string(s.length, '\0')};
-    auto& seg = d.seg_of(s);
-    if (auto err = read_all(seg.fd, e.payload.data(), s.length, s.offset + header_bytes,
-                            seg.path))
+    log_entry e;
+    if (auto err = d.read_entry(i, e))
       return err;
     out.push_back(std::move(e));
   }

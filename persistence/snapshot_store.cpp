@@ -20,6 +20,7 @@
 
 #include "messages/errc.hpp"
 #include "persistence/crc32.hpp"
+#include "persistence/file_io.hpp"
 
 namespace raft {
 
@@ -29,13 +30,6 @@ namespace {
 
 constexpr const char* snap_suffix = ".snap";
 constexpr const char* tmp_suffix = ".tmp";
-
-caf::error io_error(const std::string& path, const std::string& what, int err) {
-  auto msg = fmt::format("{}: {}: {}", path, what, std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT)
-    return make_error(errc::disk_full, msg);
-  return make_error(errc::storage_io, msg);
-}
 
 std::string temp_path(const std::string& dir) {
   static std::atomic<uint64_t> counter{0};
@@ -54,16 +48,6 @@ caf::error write_all(int fd, const std::string& path, const char* p, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return caf::none;
-}
-
-caf::error sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0)
-    return io_error(dir, "open directory", errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? caf::error{} : io_error(dir, "fsync directory", err);
 }
 
 // Syncs `tmp`, renames it to `final_path` and syncs the directory: after a crash, the final name
