@@ -61,6 +61,7 @@ struct node_state {
   log_terms log;            // accepted entries; storage may lag behind (see `durable`)
   index_t durable = 0;      // last index of `log` known to be synced to storage
   index_t commit = 0;
+  shared_commit_index published_commit;  // `commit`, as the storage and replicators read it
   index_t applied = 0;
   index_t fed = 0;          // last index handed to the applier
   bool feeding = false;     // a storage read for the applier is outstanding
@@ -188,9 +189,7 @@ void set_commit(self_ptr self, index_t c) {
     ev.log = &st.log;
     st.cfg.observer(ev);
   }
-  self->send(st.store, commit_atom::value, c);
-  for (auto& kv : st.replicators)
-    self->send(kv.second, commit_atom::value, c);
+  st.published_commit.raise(c);
   feed_applier(self);
   if (st.change && c >= st.change->index) {
     st.change->rp.deliver(st.config);
@@ -431,13 +430,13 @@ void sync_replicators(self_ptr self) {
     ro.snapshot_dir = st.snapshots.dir();
     ro.snapshot_chunk_bytes = st.cfg.snapshot_chunk_bytes;
     ro.log = st.cfg.log;
+    ro.commit = st.published_commit;
     auto peer = st.peers.count(id) ? st.peers[id] : caf::actor{};
     // Entries still waiting for the next flush reach the new replicator with that flush.
     auto known = st.log;
     if (!st.batch.empty())
       known.truncate_from(st.batch.front().index);
-    auto r = spawn_replicator(self->system(), ro, peer, st.store, std::move(known), st.commit,
-                              st.snapshot);
+    auto r = spawn_replicator(self->system(), ro, peer, st.store, std::move(known), st.snapshot);
     self->link_to(r);
     st.replicators.emplace(id, r);
     st.match[id] = 0;
@@ -983,6 +982,7 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
   st.applied = s.snapshot.last.index;
   st.fed = st.applied;
   st.commit = std::max(s.commit, st.applied);
+  st.published_commit.raise(st.commit);
   st.role = st.may_campaign() ? node_role::follower : node_role::learner;
   applier_options ao;
   ao.id = st.cfg.id;
@@ -1008,10 +1008,11 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
 }
 
 caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
-                   std::shared_ptr<std::unique_ptr<state_machine>> sm) {
+                   shared_commit_index commit, std::shared_ptr<std::unique_ptr<state_machine>> sm) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.store = std::move(store);
+  st.published_commit = std::move(commit);
   self->link_to(st.store);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
@@ -1271,7 +1272,7 @@ caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
   if (!store)
     return std::move(store.error());
   auto holder = std::make_shared<std::unique_ptr<state_machine>>(std::move(sm));
-  auto h = sys.spawn(node, std::move(cfg), std::move(*store), std::move(holder));
+  auto h = sys.spawn(node, std::move(cfg), std::move(*store), so.commit, std::move(holder));
   return caf::actor_cast<node_api>(h);
 }
 

@@ -36,7 +36,6 @@ struct replicator_state {
   caf::actor peer;
   persistence_actor store;
   log_terms log;
-  index_t commit = 0;
   std::unique_ptr<progress> prog;
   std::deque<std::shared_ptr<const log_entries>> chunks;  // consecutive, oldest first
   size_t buffered_bytes = 0;
@@ -142,7 +141,7 @@ void stream_snapshot(self_ptr self) {
       return;
     }
     install_snapshot_request req{st.opts.term, st.opts.leader, meta, st.snap_sent,
-                                 std::move(*data), false, st.commit};
+                                 std::move(*data), false, st.opts.commit.get()};
     req.done = req.offset + req.data.size() >= meta.size;
     st.snap_sent += req.data.size();
     st.done_sent = req.done;
@@ -165,7 +164,7 @@ void send_append(self_ptr self, log_entries entries) {
     bytes += entry_bytes(e);
   index_t last = entries.empty() ? next - 1 : entries.back().index;
   append_request req{st.opts.term, st.opts.leader, log_id{*prev_term, next - 1},
-                     std::move(entries), st.commit, st.seq};
+                     std::move(entries), st.opts.commit.get(), st.seq};
   self->send(st.peer, std::move(req));
   st.prog->sent(last, bytes);
   st.last_sent = self->clock().now();
@@ -179,7 +178,8 @@ void send_heartbeat(self_ptr self) {
     m = st.log.base().index;
     t = st.log.base().term;
   }
-  append_request req{st.opts.term, st.opts.leader, log_id{*t, m}, {}, st.commit, st.seq};
+  append_request req{st.opts.term,        st.opts.leader, log_id{*t, m}, {},
+                     st.opts.commit.get(), st.seq};
   self->send(st.peer, std::move(req));
   st.last_sent = self->clock().now();
 }
@@ -234,15 +234,13 @@ void pump(self_ptr self) {
 }
 
 caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer,
-                         persistence_actor store, log_terms log, index_t commit,
-                         snapshot_meta latest) {
+                         persistence_actor store, log_terms log, snapshot_meta latest) {
   auto& st = self->state;
   st.latest = std::move(latest);
   st.opts = opts;
   st.peer = std::move(peer);
   st.store = std::move(store);
   st.log = std::move(log);
-  st.commit = commit;
   st.prog = std::make_unique<progress>(st.log.last().index + 1, opts.max_inflight_msgs,
                                        opts.max_inflight_bytes);
   self->send(self, tick_atom_t::value);
@@ -267,7 +265,6 @@ caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer
       st.trim();
       pump(self);
     },
-    [self](commit_atom, index_t commit) { self->state.commit = commit; },
     [self](heartbeat_atom, uint64_t seq) {
       self->state.seq = seq;
       send_heartbeat(self);
@@ -360,9 +357,8 @@ caf::behavior replicator(self_ptr self, replicator_options opts, caf::actor peer
 } // namespace
 
 caf::actor spawn_replicator(caf::actor_system& sys, replicator_options opts, caf::actor peer,
-                            persistence_actor store, log_terms log, index_t commit,
-                            snapshot_meta snapshot) {
-  return sys.spawn(replicator, opts, std::move(peer), std::move(store), std::move(log), commit,
+                            persistence_actor store, log_terms log, snapshot_meta snapshot) {
+  return sys.spawn(replicator, opts, std::move(peer), std::move(store), std::move(log),
                    std::move(snapshot));
 }
 

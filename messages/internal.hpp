@@ -2,6 +2,7 @@
 // by pointer so a leader hands one batch to every replicator without copying it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -17,6 +18,22 @@ namespace raft {
 /// An immutable batch of consecutive entries, shared between the node and its replicators.
 struct entry_batch {
   std::shared_ptr<const log_entries> entries;
+};
+
+/// The node's commit index, shared with its storage and replication actors in the same process.
+/// They read it when they next write (the store its next batch, a replicator its next
+/// AppendEntries) instead of being sent a message on every advance: those messages woke an idle
+/// thread on every round just to record a number. The node alone raises it; it never falls.
+class shared_commit_index {
+public:
+  index_t get() const { return value_->load(std::memory_order_acquire); }
+  void raise(index_t x) {
+    if (x > value_->load(std::memory_order_relaxed))
+      value_->store(x, std::memory_order_release);
+  }
+
+private:
+  std::shared_ptr<std::atomic<index_t>> value_ = std::make_shared<std::atomic<index_t>>(0);
 };
 
 /// A client waiting for the results of its entries `first..last`: one proposal, or a batch of

@@ -855,7 +855,9 @@ caf::expected<std::vector<op_result>> log_store::commit(const write_batch& batch
         s = d.apply_truncate(v, sl, o.index, res);
         break;
       case write_batch::op_kind::commit:
-        v.commit = std::max(v.commit, o.index);
+        // Only as far as the log reaches: a node may know a commit index beyond its own synced
+        // log (a leader counts a quorum without itself), and a restart must not apply past it.
+        v.commit = std::max(v.commit, std::min(o.index, v.last.index));
         break;
       case write_batch::op_kind::purge:
         s = d.apply_purge(v, sl, o.snapshot, o.index, res);

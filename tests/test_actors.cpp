@@ -210,7 +210,7 @@ BOOST_AUTO_TEST_CASE(new_entries_go_out_in_batches_within_the_window) {
   ro.heartbeat_interval = 50ms;
   ro.max_batch_entries = 2;
   ro.max_inflight_msgs = 2;
-  auto r = spawn_replicator(sys, ro, probe, store, log_terms{}, 0);
+  auto r = spawn_replicator(sys, ro, probe, store, log_terms{});
   to_kill.push_back(r);
   sched.run();
   // Probing: a single (here empty) request until the follower's position is known.
@@ -254,6 +254,15 @@ BOOST_AUTO_TEST_CASE(new_entries_go_out_in_batches_within_the_window) {
   BOOST_REQUIRE_EQUAL(sent.size(), 1u);
   BOOST_CHECK_EQUAL(sent[0].entries.size(), 1u);
   BOOST_CHECK_EQUAL(sent[0].entries[0].index, 7u);
+  BOOST_CHECK_EQUAL(sent[0].commit, 0u);
+  // The commit index the node publishes goes out with the next request; no message tells us.
+  ro.commit.raise(5);
+  seen->clear();
+  caf::anon_send(r, heartbeat_atom::value, uint64_t{1});
+  sched.run();
+  sent = appends();
+  BOOST_REQUIRE_EQUAL(sent.size(), 1u);
+  BOOST_CHECK_EQUAL(sent[0].commit, 5u);
 }
 
 BOOST_AUTO_TEST_CASE(jumps_over_a_conflicting_term_and_streams_within_the_window) {
@@ -273,7 +282,7 @@ BOOST_AUTO_TEST_CASE(jumps_over_a_conflicting_term_and_streams_within_the_window
   ro.heartbeat_interval = 50ms;
   ro.max_batch_entries = 1;
   ro.max_inflight_msgs = 2;
-  auto r = spawn_replicator(sys, ro, probe, store, log, 0);
+  auto r = spawn_replicator(sys, ro, probe, store, log);
   to_kill.push_back(r);
   sched.run();
   auto sent = appends();

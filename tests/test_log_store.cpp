@@ -320,6 +320,21 @@ BOOST_AUTO_TEST_CASE(non_contiguous_append_refused) {
   BOOST_CHECK_EQUAL(s.counters().entries, before.entries + 1);
 }
 
+BOOST_AUTO_TEST_CASE(commit_index_is_recorded_only_as_far_as_the_log_reaches) {
+  temp_dir d;
+  {
+    auto s = open_ok(options(d.path));
+    append(s, range(1, 4, 1));
+    set_commit(s, 9);  // known committed cluster-wide, but this log ends at 4
+    BOOST_CHECK_EQUAL(load(s).commit, 4u);
+    append(s, range(5, 6, 1));
+    BOOST_CHECK_EQUAL(load(s).commit, 4u);  // not raised by later appends alone
+  }
+  auto s = open_ok(options(d.path));
+  BOOST_CHECK_EQUAL(load(s).commit, 4u);
+  BOOST_CHECK(load(s).last == (log_id{1, 6}));
+}
+
 BOOST_AUTO_TEST_CASE(truncate_below_commit_refused) {
   temp_dir d;
   auto s = open_ok(options(d.path));
