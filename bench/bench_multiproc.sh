@@ -30,7 +30,9 @@ done
 extra=()
 [ "${NOSYNC:-0}" = 1 ] && extra+=(--unsafe-no-sync)
 read -r -a node_opts <<<"${NODE_OPTS:-}"; extra+=("${node_opts[@]}")
-read -r -a client_opts <<<"${CLIENT_OPTS:-}"
+# The client runs one scheduler worker, as the CLI's client does (config/scheduler_tuning.hpp);
+# CLIENT_OPTS come later and win.
+read -r -a client_opts <<<"--scheduler.max-threads=1 ${CLIENT_OPTS:-}"
 declare -A pid
 start() {  # start node $1
   "$node" node --id="$1" --members="$members" --data-dir="$DIR/node-$1" "${extra[@]}" \

@@ -13,7 +13,7 @@ client_config::client_config() {
     .add(cluster, "cluster", "cluster members to contact: host:port,host:port,...")
     .add(timeout, "timeout", "deadline per command, e.g. 10s or 500ms (default 10s)")
     .add(direct, "direct", "talk only to the first --cluster address: no leader redirects");
-  set_network_defaults(*this);
+  set_network_defaults(*this, 1);
 }
 
 caf::expected<client_options> prepare_client(client_config& cfg) {

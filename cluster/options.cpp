@@ -88,11 +88,11 @@ parse_outcome parse_options(caf::actor_system_config& cfg, const std::vector<std
   return parse_outcome::ok;
 }
 
-void set_network_defaults(caf::actor_system_config& cfg) {
+void set_network_defaults(caf::actor_system_config& cfg, size_t max_workers) {
   using namespace std::chrono_literals;
   cfg.set("middleman.heartbeat-interval", caf::timespan{100ms});
   cfg.set("middleman.connection-timeout", caf::timespan{1s});
-  tune_scheduler(cfg);
+  tune_scheduler(cfg, max_workers);
 }
 
 void print_error(const std::string& message) {

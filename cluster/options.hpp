@@ -2,6 +2,7 @@
 // running CAF's option parser with readable errors, and the network defaults every process uses.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,9 @@ parse_outcome parse_options(caf::actor_system_config& cfg, const std::vector<std
 /// Middleman heartbeats so a hung (SIGSTOPped) peer is detected and its connection dropped.
 /// Every caf-raft process must use them: a node with a connection timeout drops connections on
 /// which nothing arrives, so silent clients need heartbeats too. Overridable with
-/// --middleman.heartbeat-interval / --middleman.connection-timeout.
-void set_network_defaults(caf::actor_system_config& cfg);
+/// --middleman.heartbeat-interval / --middleman.connection-timeout. Also the scheduler tuning,
+/// with `max_workers` worker threads (see config/scheduler_tuning.hpp; --scheduler.max-threads).
+void set_network_defaults(caf::actor_system_config& cfg, size_t max_workers);
 
 /// Prints "caf-raft: <message>" to stderr.
 void print_error(const std::string& message);

@@ -5,7 +5,9 @@
 
 namespace raft {
 
-void tune_scheduler(caf::actor_system_config& cfg) {
+void tune_scheduler(caf::actor_system_config& cfg, size_t max_workers) {
+  if (max_workers > 0)
+    cfg.set("scheduler.max-threads", max_workers);
   cfg.set("work-stealing.aggressive-poll-attempts", size_t{10});
   // No moderate phase: its 50 us sleeps cost a context switch each, and on a virtual machine
   // that was the largest single item in a node's profile. An idle worker goes straight to

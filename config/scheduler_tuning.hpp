@@ -2,6 +2,8 @@
 // use them, and embedders should call tune_scheduler before constructing their actor_system.
 #pragma once
 
+#include <cstddef>
+
 #include <caf/fwd.hpp>
 
 namespace raft {
@@ -9,8 +11,14 @@ namespace raft {
 /// CAF's work-stealing workers spin through hundreds of polls, then sleep 50 us at a time,
 /// before they wait on their queue. On a small machine that costs an idle 3-node cluster half a
 /// core and a busy one up to a third of its CPU per write (BENCHMARKS.md). We keep ten polls,
-/// skip the sleeping phase and wait right away. Values given later (config file, command line)
-/// still win.
-void tune_scheduler(caf::actor_system_config& cfg);
+/// skip the sleeping phase and wait right away.
+///
+/// `max_workers` caps the worker threads (0 keeps CAF's choice: as many as cores, at least
+/// four). A message between actors on one busy worker costs no thread wake-up, and on a virtual
+/// machine a wake-up costs as much as the work it carries. One node in a process needs two: its
+/// state machine may copy a large state for a snapshot, and the node must keep its heartbeats
+/// going meanwhile. A client needs one. A process hosting several nodes keeps CAF's choice.
+/// Values given later (config file, command line) still win.
+void tune_scheduler(caf::actor_system_config& cfg, size_t max_workers = 0);
 
 } // namespace raft
