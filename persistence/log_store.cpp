@@ -22,6 +22,7 @@
 #include <caf/binary_serializer.hpp>
 
 #include "messages/errc.hpp"
+#include "persistence/file_io.hpp"
 #include "persistence/persistence.hpp"
 #include "persistence/rw_lock.hpp"
 #include "persistence/segment_log.hpp"
@@ -595,10 +596,6 @@ struct log_store::impl {
 
 namespace {
 
-caf::error io_error(const std::string& path, const std::string& what, int err) {
-  return make_error(errc::storage_io, path + ": " + what + ": " + std::strerror(err));
-}
-
 // Creates `dir` and its parents as needed.
 caf::error make_dirs(const std::string& dir) {
   std::string cur;
@@ -643,15 +640,6 @@ caf::error check_contents(const std::string& dir, bool& has_data) {
   if (!has_data && !stray.empty())
     return corrupt(dir, "not a caf-raft data directory (unexpected file '" + stray + "')");
   return caf::none;
-}
-
-void sync_dir(const std::string& dir) {
-  // The new data.mdb must survive a power failure, which requires its directory entry on disk.
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 } // namespace
@@ -749,7 +737,10 @@ caf::expected<log_store> log_store::open(const storage_options& opts) {
       return lmdb_error(rc, dir, "initializing the store");
     if ((rc = txn.commit()) != 0)
       return lmdb_error(rc, dir, "committing the initial state");
-    sync_dir(dir);
+    // The new data.mdb must survive a power failure, which requires its directory entry on disk.
+    if (opts.sync)
+      if (auto err = sync_dir(dir))
+        return err;
     so.generation = v.generation;
     auto seg = segment_log::open(so, v.base);
     if (!seg)
