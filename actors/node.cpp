@@ -61,7 +61,7 @@ struct node_state {
   log_terms log;            // accepted entries; storage may lag behind (see `durable`)
   index_t durable = 0;      // last index of `log` known to be synced to storage
   index_t commit = 0;
-  shared_commit_index published_commit;  // `commit`, as the storage and replicators read it
+  shared_commit_index published_commit;  // `commit`, as the replicators read it
   index_t applied = 0;
   index_t fed = 0;          // last index handed to the applier
   bool feeding = false;     // a storage read for the applier is outstanding
@@ -189,6 +189,9 @@ void set_commit(self_ptr self, index_t c) {
     ev.log = &st.log;
     st.cfg.observer(ev);
   }
+  // The store gets a message, ordered after the appends of the entries it covers: read from the
+  // shared index at flush time, it could cover entries not yet staged there, over stale ones.
+  self->send(st.store, commit_atom::value, c);
   st.published_commit.raise(c);
   feed_applier(self);
   if (st.change && c >= st.change->index) {
@@ -1008,11 +1011,10 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
 }
 
 caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
-                   shared_commit_index commit, std::shared_ptr<std::unique_ptr<state_machine>> sm) {
+                   std::shared_ptr<std::unique_ptr<state_machine>> sm) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.store = std::move(store);
-  st.published_commit = std::move(commit);
   self->link_to(st.store);
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
@@ -1272,7 +1274,7 @@ caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
   if (!store)
     return std::move(store.error());
   auto holder = std::make_shared<std::unique_ptr<state_machine>>(std::move(sm));
-  auto h = sys.spawn(node, std::move(cfg), std::move(*store), so.commit, std::move(holder));
+  auto h = sys.spawn(node, std::move(cfg), std::move(*store), std::move(holder));
   return caf::actor_cast<node_api>(h);
 }
 

@@ -20,10 +20,11 @@ struct entry_batch {
   std::shared_ptr<const log_entries> entries;
 };
 
-/// The node's commit index, shared with its storage and replication actors in the same process.
-/// They read it when they next write (the store its next batch, a replicator its next
-/// AppendEntries) instead of being sent a message on every advance: those messages woke an idle
-/// thread on every round just to record a number. The node alone raises it; it never falls.
+/// A leader's commit index, shared with its replicators in the same process. They read it for
+/// each AppendEntries instead of being sent a message on every advance, which woke them every
+/// round just to record a number. A follower takes it only up to entries it has verified to
+/// match, so a fresher value is always safe there. (The store is not a reader: see commit_atom
+/// in persistence.hpp.) The node alone raises it; it never falls.
 class shared_commit_index {
 public:
   index_t get() const { return value_->load(std::memory_order_acquire); }

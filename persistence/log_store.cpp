@@ -846,8 +846,8 @@ caf::expected<std::vector<op_result>> log_store::commit(const write_batch& batch
         s = d.apply_truncate(v, sl, o.index, res);
         break;
       case write_batch::op_kind::commit:
-        // Only as far as the log reaches: a node may know a commit index beyond its own synced
-        // log (a leader counts a quorum without itself), and a restart must not apply past it.
+        // Only as far as the log reaches: a restart must never trust more than the log holds.
+        // A node sends the index after the entries it covers, so this only guards that rule.
         v.commit = std::max(v.commit, std::min(o.index, v.last.index));
         break;
       case write_batch::op_kind::purge:

@@ -41,8 +41,6 @@ struct persistence_state {
                                caf::typed_response_promise<index_t>>;  // purge
 
   std::shared_ptr<log_store> store;
-  shared_commit_index commit;  // the owner's, read at each flush
-  index_t recorded_commit = 0;
   write_batch batch;
   std::vector<promise> promises;  // promises[i] answers batch.ops()[i]
   bool flush_scheduled = false;
@@ -76,11 +74,6 @@ void flush(self_ptr self) {
   st.flush_scheduled = false;
   if (st.batch.empty())
     return;
-  if (auto c = st.commit.get(); c > st.recorded_commit) {
-    st.batch.set_commit(c);
-    st.promises.emplace_back(std::monostate{});
-    st.recorded_commit = c;
-  }
   // Take the batch first: delivering promises never re-enters this actor, but keeping the state
   // clean before any callback runs costs nothing.
   write_batch batch = std::move(st.batch);
@@ -132,10 +125,8 @@ caf::result<T> from_expected(caf::expected<T>&& x) {
   return std::move(*x);
 }
 
-persistence_actor::behavior_type persistence_impl(self_ptr self, std::shared_ptr<log_store> store,
-                                                   shared_commit_index commit) {
+persistence_actor::behavior_type persistence_impl(self_ptr self, std::shared_ptr<log_store> store) {
   self->state.store = std::move(store);
-  self->state.commit = std::move(commit);
   // Type-checked against the interface first, then extended by the internal flush handler.
   persistence_actor::behavior_type checked{
     [=](load_atom) -> caf::result<stored_state> {
@@ -204,8 +195,8 @@ caf::expected<persistence_actor> spawn_persistence(caf::actor_system& sys,
   auto ptr = std::make_shared<log_store>(std::move(*store));
   // Detached: commits block on fdatasync, which must not stall a scheduler worker thread.
   if (detached)
-    return sys.spawn<caf::detached>(persistence_impl, std::move(ptr), opts.commit);
-  return sys.spawn(persistence_impl, std::move(ptr), opts.commit);
+    return sys.spawn<caf::detached>(persistence_impl, std::move(ptr));
+  return sys.spawn(persistence_impl, std::move(ptr));
 }
 
 } // namespace raft

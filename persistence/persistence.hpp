@@ -32,7 +32,8 @@ using persistence_actor = caf::typed_actor<
   // Save term and vote; replies with what was saved once durable.
   caf::replies_to<vote_atom, hard_state>::with<hard_state>,
   // Record the commit index in the next batch (a restart hint; no reply, no sync of its own).
-  // A node publishes it through storage_options::commit instead, which costs no message.
+  // It must come after the appends of the entries it covers: an index read from anywhere else
+  // may cover entries still on their way here, while the log holds stale ones at that index.
   caf::reacts_to<commit_atom, index_t>,
   // Read entries in [start, stop), at most `max_bytes` (but always at least one entry if any).
   // Fails with errc::snapshot_needed if start < first index.
@@ -55,8 +56,6 @@ struct storage_options {
   bool sync = true;                // false = UNSAFE: acknowledged writes may be lost on a crash
   uint64_t initial_map_bytes = uint64_t{64} << 20;  // LMDB map size; grows automatically
   uint64_t max_read_bytes = uint64_t{4} << 20;      // cap for one read reply
-  // The owner's commit index: each batch records it (a restart hint), as commit_atom does.
-  shared_commit_index commit;
 };
 
 /// Opens the store and spawns the actor; fails with a raft error (foreign_data_dir,

@@ -120,6 +120,10 @@ BOOST_AUTO_TEST_CASE(seeds_that_once_found_bugs) {
     {5, 0, 3000166, false,
      "two snapshot installs in a row: recording the second removed the first's file before the "
      "applier had restored it, and the applier stopped"},
+    {5, 0, 9200690, false,
+     "the store read the commit index from the node at flush time, before the append that "
+     "replaced a follower's stale entries had reached it: it recorded them as committed and "
+     "then refused to truncate them"},
   };
   for (auto& f : cases) {
     auto err = run_seed(f.nodes, f.seed, true, f.spares, f.transfers);

@@ -253,32 +253,6 @@ BOOST_AUTO_TEST_CASE(reads_truncate_purge_and_restart) {
   BOOST_CHECK(st.term_starts[0] == (log_id{1, 13}));
 }
 
-BOOST_AUTO_TEST_CASE(a_published_commit_index_rides_with_the_next_batch_up_to_the_log) {
-  stop();
-  auto opts = options();
-  auto h = spawn_persistence(sys, opts, false);
-  BOOST_REQUIRE(h);
-  store = *h;
-  auto append = [&](index_t from, index_t to) {
-    auto a = self->request(store, caf::infinite, append_atom::value, range(from, to, 1));
-    sched.run();
-    a.receive([](log_id&) {}, [&](caf::error& e) { BOOST_FAIL("append failed: " << render(e)); });
-  };
-  opts.commit.raise(3);
-  BOOST_CHECK_EQUAL(load().commit, 0u);  // no message: it waits for a batch
-  append(1, 5);
-  BOOST_CHECK_EQUAL(load().commit, 3u);
-  // A leader may count a quorum without its own log: what a restart trusts ends with the log.
-  opts.commit.raise(9);
-  append(6, 7);
-  BOOST_CHECK_EQUAL(load().commit, 7u);
-  append(8, 10);
-  BOOST_CHECK_EQUAL(load().commit, 7u);  // recorded once; the next advance comes with a batch
-  opts.commit.raise(10);
-  append(11, 11);
-  BOOST_CHECK_EQUAL(load().commit, 10u);
-}
-
 BOOST_AUTO_TEST_CASE(spawn_refuses_foreign_directory) {
   stop();
   auto opts = options();
