@@ -14,10 +14,11 @@ namespace raft {
 /// skip the sleeping phase and wait right away.
 ///
 /// `max_workers` caps the worker threads (0 keeps CAF's choice: as many as cores, at least
-/// four). A message between actors on one busy worker costs no thread wake-up, and on a virtual
-/// machine a wake-up costs as much as the work it carries. One node in a process needs two: its
-/// state machine may copy a large state for a snapshot, and the node must keep its heartbeats
-/// going meanwhile. A client needs one. A process hosting several nodes keeps CAF's choice.
+/// four). A message between actors on one busy worker costs no thread wake-up, and on the
+/// virtual machine we measure on, a wake-up costs a hypercall (BENCHMARKS.md, session 9). One
+/// node in a process needs two: its state machine may copy a large state for a snapshot, and
+/// the node must keep its heartbeats going meanwhile. A client needs one. A process hosting
+/// several nodes keeps CAF's choice.
 /// Values given later (config file, command line) still win.
 void tune_scheduler(caf::actor_system_config& cfg, size_t max_workers = 0);
 
