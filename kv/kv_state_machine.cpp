@@ -1,5 +1,5 @@
-// KV semantics, plus snapshots: a flat capture on the apply actor, sorted and streamed out in a
-// length-prefixed format by the snapshot writer; restore reads that format back as a stream.
+// KV semantics, plus snapshots: a copy-on-write view taken on the apply actor, sorted and streamed
+// out in a length-prefixed format by the snapshot writer; restore reads that format back.
 #include "kv/kv_state_machine.hpp"
 
 #include <algorithm>
@@ -7,6 +7,7 @@
 #include <istream>
 #include <ostream>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -17,25 +18,24 @@ namespace raft {
 
 namespace {
 
-using map_type = kv_state_machine::map_type;
-
-kv_result read_only(const map_type& data, const kv_command& cmd) {
+kv_result read_only(const kv_table& data, const kv_command& cmd) {
   kv_result r;
   r.ok = true;
-  auto it = data.find(cmd.key);
-  r.found = it != data.end();
+  auto value = data.find(cmd.key);
+  r.found = value.has_value();
   if (r.found)
-    r.value = it->second;
+    r.value = *value;
   return r;
 }
 
-std::vector<const map_type::value_type*> sorted_entries(const map_type& data) {
-  std::vector<const map_type::value_type*> out;
+using key_value = std::pair<std::string_view, std::string_view>;
+
+std::vector<key_value> sorted_entries(const kv_table& data) {
+  std::vector<key_value> out;
   out.reserve(data.size());
-  for (const auto& kv : data)
-    out.push_back(&kv);
+  data.for_each([&out](std::string_view k, std::string_view v) { out.emplace_back(k, v); });
   std::sort(out.begin(), out.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
+            [](const key_value& a, const key_value& b) { return a.first < b.first; });
   return out;
 }
 
@@ -49,33 +49,29 @@ bool get_u32(std::istream& in, uint32_t& x) {
 
 } // namespace
 
-kv_result kv_state_machine::execute(kv_command cmd) {
+kv_result kv_state_machine::execute(const kv_command& cmd) {
   kv_result r;
   switch (cmd.op) {
     case kv_op::put:
-      // The decoded strings move into the map: no allocation for an overwrite.
-      data_.insert_or_assign(std::move(cmd.key), std::move(cmd.value));
+      data_.put(cmd.key, cmd.value);
       r.ok = true;
       break;
     case kv_op::get:
       return read_only(data_, cmd);
     case kv_op::cas: {
-      auto it = data_.find(cmd.key);
-      r.found = it != data_.end();
-      bool matches = cmd.expect_absent ? !r.found : (r.found && it->second == cmd.expected);
+      auto current = data_.find(cmd.key);
+      r.found = current.has_value();
+      bool matches = cmd.expect_absent ? !r.found : (r.found && *current == cmd.expected);
       if (matches) {
-        if (r.found)
-          it->second = std::move(cmd.value);
-        else
-          data_.emplace(std::move(cmd.key), std::move(cmd.value));
+        data_.put(cmd.key, cmd.value);
         r.ok = true;
       } else if (r.found) {
-        r.value = it->second;
+        r.value = *current;
       }
       break;
     }
     case kv_op::del:
-      r.found = data_.erase(cmd.key) > 0;
+      r.found = data_.erase(cmd.key);
       r.ok = true;
       break;
     case kv_op::digest:
@@ -91,8 +87,8 @@ kv_result kv_state_machine::execute(kv_command cmd) {
 }
 
 std::string kv_state_machine::apply(index_t, const std::string& command) {
-  // Decoding into the same command each time reuses its strings' buffers, so that overwriting a
-  // key allocates nothing: on three replicas that was two allocations and two frees per write.
+  // Decoding into the same command each time reuses its strings' buffers, and the table
+  // overwrites a value in place: a put allocates nothing unless it adds a key.
   caf::binary_deserializer source{nullptr, command.data(), command.size()};
   if (source(scratch_)) {
     // A malformed command is still a committed entry: it must apply identically everywhere.
@@ -103,11 +99,7 @@ std::string kv_state_machine::apply(index_t, const std::string& command) {
   if (scratch_.op == kv_op::put) {
     // The most common command has a constant result: encode it once.
     static const std::string ok = encode(kv_result{true, false, {}});
-    auto it = data_.find(scratch_.key);
-    if (it != data_.end())
-      it->second.assign(scratch_.value);
-    else
-      data_.emplace(scratch_.key, scratch_.value);
+    data_.put(scratch_.key, scratch_.value);
     return ok;
   }
   return encode(execute(scratch_));
@@ -138,7 +130,7 @@ std::string kv_state_machine::digest() const {
   // FNV-1a over the content in key order, so that it does not depend on hash-table layout.
   auto sorted = sorted_entries(data_);
   uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](const std::string& s) {
+  auto mix = [&h](std::string_view s) {
     for (unsigned char c : s) {
       h ^= c;
       h *= 1099511628211ull;
@@ -146,48 +138,50 @@ std::string kv_state_machine::digest() const {
     h ^= 0xff;
     h *= 1099511628211ull;
   };
-  for (const auto* kv : sorted) {
-    mix(kv->first);
-    mix(kv->second);
+  for (const auto& [k, v] : sorted) {
+    mix(k);
+    mix(v);
   }
   return fmt::format("{:016x}", h);
 }
 
 namespace {
 
-// A point-in-time copy of the content as one flat buffer of records: a memcpy per entry on the
-// apply actor instead of a map copy with three allocations per entry. The writer thread sorts
-// it: keys in sorted order make replicas with equal content write byte-identical snapshots.
+// The content as of one applied index: a frozen view of the table, a pointer per entry taken on
+// the apply actor. The writer thread sorts it: keys in sorted order make replicas with equal
+// content write byte-identical snapshots.
 class kv_snapshot : public state_snapshot {
 public:
-  explicit kv_snapshot(const map_type& data) {
-    size_t bytes = 0;
-    for (const auto& [k, v] : data)
-      bytes += k.size() + v.size();
-    buf_.reserve(bytes);
-    records_.reserve(data.size());
-    for (const auto& [k, v] : data) {
-      records_.push_back({buf_.size(), static_cast<uint32_t>(k.size()),
-                          static_cast<uint32_t>(v.size())});
-      buf_.append(k).append(v);
-    }
+  explicit kv_snapshot(const kv_table& data) : view_(data.freeze()) {
   }
 
   bool write(std::ostream& out) override {
-    std::sort(records_.begin(), records_.end(),
-              [this](const record& a, const record& b) { return key(a) < key(b); });
+    std::vector<record> records;
+    records.reserve(view_.size());
+    view_.for_each([&records](std::string_view k, std::string_view v) {
+      records.push_back({prefix(k, 0), prefix(k, 8), k, v});
+    });
+    // The 16-byte prefixes order most keys without reaching into the entries, which lie at
+    // random in memory.
+    std::sort(records.begin(), records.end(), [](const record& a, const record& b) {
+      if (a.prefix_hi != b.prefix_hi)
+        return a.prefix_hi < b.prefix_hi;
+      if (a.prefix_lo != b.prefix_lo)
+        return a.prefix_lo < b.prefix_lo;
+      return a.key < b.key;
+    });
     std::string chunk;
     auto put_u32 = [&chunk](uint32_t x) {
       char b[4] = {char(x >> 24), char(x >> 16), char(x >> 8), char(x)};
       chunk.append(b, 4);
     };
-    put_u32(static_cast<uint32_t>(uint64_t{records_.size()} >> 32));
-    put_u32(static_cast<uint32_t>(records_.size()));
-    for (const auto& r : records_) {
-      put_u32(r.key_len);
-      chunk.append(key(r));
-      put_u32(r.value_len);
-      chunk.append(buf_, r.offset + r.key_len, r.value_len);
+    put_u32(static_cast<uint32_t>(uint64_t{records.size()} >> 32));
+    put_u32(static_cast<uint32_t>(records.size()));
+    for (const auto& r : records) {
+      put_u32(static_cast<uint32_t>(r.key.size()));
+      chunk.append(r.key);
+      put_u32(static_cast<uint32_t>(r.value.size()));
+      chunk.append(r.value);
       if (chunk.size() >= (64 << 10)) {
         out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
         chunk.clear();
@@ -199,15 +193,21 @@ public:
 
 private:
   struct record {
-    size_t offset;
-    uint32_t key_len;
-    uint32_t value_len;
+    uint64_t prefix_hi;  // key bytes 0-7, big-endian, zero-padded
+    uint64_t prefix_lo;  // key bytes 8-15
+    std::string_view key;
+    std::string_view value;
   };
 
-  std::string_view key(const record& r) const { return {buf_.data() + r.offset, r.key_len}; }
+  // Zero padding keeps the order: where two padded prefixes differ, the keys differ the same way.
+  static uint64_t prefix(std::string_view k, size_t from) {
+    uint64_t x = 0;
+    for (size_t i = from; i < from + 8; ++i)
+      x = (x << 8) | (i < k.size() ? static_cast<unsigned char>(k[i]) : 0u);
+    return x;
+  }
 
-  std::string buf_;
-  std::vector<record> records_;
+  kv_table::frozen view_;
 };
 
 } // namespace
@@ -221,7 +221,7 @@ std::unique_ptr<state_snapshot> kv_state_machine::snapshot() const {
 }
 
 bool kv_state_machine::restore(std::istream& in) {
-  map_type fresh;
+  kv_table fresh;
   uint32_t hi = 0;
   uint32_t lo = 0;
   if (!get_u32(in, hi)) {
@@ -233,10 +233,10 @@ bool kv_state_machine::restore(std::istream& in) {
       return false;
     uint64_t n = (uint64_t{hi} << 32) | lo;
     fresh.reserve(static_cast<size_t>(std::min<uint64_t>(n, uint64_t{1} << 22)));  // a cut stream may lie
+    std::string k;  // reused: the table copies them
+    std::string v;
     for (uint64_t i = 0; i < n; ++i) {
       uint32_t len = 0;
-      std::string k;
-      std::string v;
       if (!get_u32(in, len))
         return false;
       k.resize(len);
@@ -245,7 +245,7 @@ bool kv_state_machine::restore(std::istream& in) {
       v.resize(len);
       if (!in.read(v.data(), len))
         return false;
-      fresh.emplace(std::move(k), std::move(v));
+      fresh.put(k, v);
     }
   }
   data_ = std::move(fresh);
