@@ -132,6 +132,19 @@ void write_ok(segment_log& s, log_entries& model, index_t cut_from, const log_en
   model.insert(model.end(), xs.begin(), xs.end());
 }
 
+/// Appends entries 1..last in term 1, `batch` per write.
+void write_batches(segment_log& s, log_entries& model, index_t last, index_t batch) {
+  for (index_t i = 1; i <= last; i += batch)
+    write_ok(s, model, 0, range(i, i + batch - 1, 1));
+}
+
+/// The same into a new log at `opts`, closed again.
+void write_closed_log(const segment_log_options& opts, log_entries& model, index_t last,
+                      index_t batch) {
+  auto s = open_ok(opts, {});
+  write_batches(s, model, last, batch);
+}
+
 log_entries after(const log_entries& model, index_t idx) {
   log_entries xs;
   std::copy_if(model.begin(), model.end(), std::back_inserter(xs),
@@ -542,8 +555,7 @@ BOOST_AUTO_TEST_CASE(cut_across_segments) {
   std::vector<segment_file> segs;
   {
     auto s = open_ok(opts, {});
-    for (index_t i = 1; i <= 150; i += 10)
-      write_ok(s, model, 0, range(i, i + 9, 1));
+    write_batches(s, model, 150, 10);
     segs = segments(opts.dir, 1);
     BOOST_REQUIRE_GE(segs.size(), 4u);
     // Into the second segment, with enough new entries to need a new segment after it.
@@ -719,8 +731,7 @@ BOOST_AUTO_TEST_CASE(base_below_the_first_record_is_corrupt) {
   log_id base;
   {
     auto s = open_ok(opts, {});
-    for (index_t i = 1; i <= 150; i += 25)
-      write_ok(s, model, 0, range(i, i + 24, 1));
+    write_batches(s, model, 150, 25);
     auto segs = segments(opts.dir, 1);
     BOOST_REQUIRE_GE(segs.size(), 4u);
     BOOST_REQUIRE(!s.purge(segs[2].first + 1));
@@ -757,11 +768,7 @@ BOOST_AUTO_TEST_CASE(a_gap_among_the_records_below_the_base_is_corrupt) {
       temp_dir d;
       auto opts = options(d);
       log_entries model;
-      {
-        auto s = open_ok(opts, {});
-        for (index_t i = 1; i <= 150; i += 25)
-          write_ok(s, model, 0, range(i, i + 24, 1));
-      }
+      write_closed_log(opts, model, 150, 25);
       auto segs = segments(opts.dir, 1);
       BOOST_REQUIRE_GE(segs.size(), 3u);
       auto recs = records(segs[1].path);
@@ -845,11 +852,7 @@ BOOST_AUTO_TEST_CASE(bad_record_inside_the_last_segment_ends_the_log_there) {
   temp_dir d;
   auto opts = options(d);
   log_entries model;
-  {
-    auto s = open_ok(opts, {});
-    for (index_t i = 1; i <= 100; i += 10)
-      write_ok(s, model, 0, range(i, i + 9, 1));
-  }
+  write_closed_log(opts, model, 100, 10);
   auto segs = segments(opts.dir, 1);
   BOOST_REQUIRE_GE(segs.size(), 2u);
   auto recs = records(segs.back().path);
@@ -883,8 +886,7 @@ BOOST_AUTO_TEST_CASE(bad_record_in_an_earlier_segment_is_corrupt) {
         auto fast = opts;
         fast.sync = false;
         auto s = open_ok(fast, {});
-        for (index_t i = 1; i <= 150; i += 15)
-          write_ok(s, model, 0, range(i, i + 14, 1));
+        write_batches(s, model, 150, 15);
       }
       auto segs = segments(opts.dir, 1);
       BOOST_REQUIRE_GE(segs.size(), 4u);
@@ -925,8 +927,7 @@ BOOST_AUTO_TEST_CASE(reset_starts_a_new_generation) {
   log_entries model;
   {
     auto s = open_ok(opts, {});
-    for (index_t i = 1; i <= 100; i += 20)
-      write_ok(s, model, 0, range(i, i + 19, 1));
+    write_batches(s, model, 100, 20);
     BOOST_REQUIRE(!s.reset(2, {5, 500}));
     BOOST_CHECK_EQUAL(s.generation(), 2u);
     model.clear();
@@ -966,11 +967,7 @@ BOOST_AUTO_TEST_CASE(other_generations_are_deleted_at_open) {
   temp_dir d;
   auto opts = options(d);
   log_entries model;
-  {
-    auto s = open_ok(opts, {});
-    for (index_t i = 1; i <= 80; i += 20)
-      write_ok(s, model, 0, range(i, i + 19, 1));
-  }
+  write_closed_log(opts, model, 80, 20);
   // Well-formed copies under other generations (higher and lower), and a garbage one.
   auto own = segments(opts.dir, 1);
   BOOST_REQUIRE_GE(own.size(), 2u);
