@@ -28,14 +28,38 @@ kv_result read_only(const kv_table& data, const kv_command& cmd) {
   return r;
 }
 
-using key_value = std::pair<std::string_view, std::string_view>;
+struct key_value {
+  uint64_t prefix_hi;  // key bytes 0-7, big-endian, zero-padded
+  uint64_t prefix_lo;  // key bytes 8-15
+  std::string_view key;
+  std::string_view value;
+};
 
-std::vector<key_value> sorted_entries(const kv_table& data) {
+// Zero padding keeps the order: where two padded prefixes differ, the keys differ the same way.
+uint64_t prefix(std::string_view k, size_t from) {
+  uint64_t x = 0;
+  for (size_t i = from; i < from + 8; ++i)
+    x = (x << 8) | (i < k.size() ? static_cast<unsigned char>(k[i]) : 0u);
+  return x;
+}
+
+/// The entries of a kv_table or a frozen view in key order (unsigned bytes), which digests and
+/// snapshots follow so that they do not depend on the table's layout. The 16-byte prefixes
+/// order most keys without reaching into the entries, which lie at random in memory.
+template <class Content>
+std::vector<key_value> in_key_order(const Content& content) {
   std::vector<key_value> out;
-  out.reserve(data.size());
-  data.for_each([&out](std::string_view k, std::string_view v) { out.emplace_back(k, v); });
-  std::sort(out.begin(), out.end(),
-            [](const key_value& a, const key_value& b) { return a.first < b.first; });
+  out.reserve(content.size());
+  content.for_each([&out](std::string_view k, std::string_view v) {
+    out.push_back({prefix(k, 0), prefix(k, 8), k, v});
+  });
+  std::sort(out.begin(), out.end(), [](const key_value& a, const key_value& b) {
+    if (a.prefix_hi != b.prefix_hi)
+      return a.prefix_hi < b.prefix_hi;
+    if (a.prefix_lo != b.prefix_lo)
+      return a.prefix_lo < b.prefix_lo;
+    return a.key < b.key;
+  });
   return out;
 }
 
@@ -127,8 +151,8 @@ std::string kv_state_machine::query(const std::string& request) const {
 }
 
 std::string kv_state_machine::digest() const {
-  // FNV-1a over the content in key order, so that it does not depend on hash-table layout.
-  auto sorted = sorted_entries(data_);
+  // FNV-1a over the content in key order.
+  auto sorted = in_key_order(data_);
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](std::string_view s) {
     for (unsigned char c : s) {
@@ -138,9 +162,9 @@ std::string kv_state_machine::digest() const {
     h ^= 0xff;
     h *= 1099511628211ull;
   };
-  for (const auto& [k, v] : sorted) {
-    mix(k);
-    mix(v);
+  for (const auto& e : sorted) {
+    mix(e.key);
+    mix(e.value);
   }
   return fmt::format("{:016x}", h);
 }
@@ -156,20 +180,7 @@ public:
   }
 
   bool write(std::ostream& out) override {
-    std::vector<record> records;
-    records.reserve(view_.size());
-    view_.for_each([&records](std::string_view k, std::string_view v) {
-      records.push_back({prefix(k, 0), prefix(k, 8), k, v});
-    });
-    // The 16-byte prefixes order most keys without reaching into the entries, which lie at
-    // random in memory.
-    std::sort(records.begin(), records.end(), [](const record& a, const record& b) {
-      if (a.prefix_hi != b.prefix_hi)
-        return a.prefix_hi < b.prefix_hi;
-      if (a.prefix_lo != b.prefix_lo)
-        return a.prefix_lo < b.prefix_lo;
-      return a.key < b.key;
-    });
+    auto records = in_key_order(view_);
     std::string chunk;
     auto put_u32 = [&chunk](uint32_t x) {
       char b[4] = {char(x >> 24), char(x >> 16), char(x >> 8), char(x)};
@@ -192,21 +203,6 @@ public:
   }
 
 private:
-  struct record {
-    uint64_t prefix_hi;  // key bytes 0-7, big-endian, zero-padded
-    uint64_t prefix_lo;  // key bytes 8-15
-    std::string_view key;
-    std::string_view value;
-  };
-
-  // Zero padding keeps the order: where two padded prefixes differ, the keys differ the same way.
-  static uint64_t prefix(std::string_view k, size_t from) {
-    uint64_t x = 0;
-    for (size_t i = from; i < from + 8; ++i)
-      x = (x << 8) | (i < k.size() ? static_cast<unsigned char>(k[i]) : 0u);
-    return x;
-  }
-
   kv_table::frozen view_;
 };
 

@@ -59,15 +59,9 @@ kv_table::~kv_table() {
 }
 
 void kv_table::release() {
-  auto views = keeper_.lock();
-  for (auto& s : slots_) {
-    if (s.e == nullptr)
-      continue;
-    if (views && s.e->generation < generation_)
-      views->retired.push_back(s.e);
-    else
-      std::free(s.e);
-  }
+  for (auto& s : slots_)
+    if (s.e != nullptr)
+      retire(s.e);
   slots_.clear();
   size_ = 0;
   content_bytes_ = 0;

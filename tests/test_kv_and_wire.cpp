@@ -74,10 +74,18 @@ kv_result query_cmd(const kv_state_machine& sm, const std::string& request) {
   return *r;
 }
 
+/// The content of a kv_table or a frozen view as an ordered map; a key listed twice makes it
+/// smaller than the content's size(). No Boost.Test macros: safe on any thread.
+template <class Content>
+std::map<std::string, std::string> as_map(const Content& content) {
+  std::map<std::string, std::string> out;
+  content.for_each([&out](std::string_view k, std::string_view v) { out.emplace(k, v); });
+  return out;
+}
+
 /// The store's content as an ordered map, for comparing states.
 std::map<std::string, std::string> contents(const kv_state_machine& sm) {
-  std::map<std::string, std::string> out;
-  sm.data().for_each([&out](std::string_view k, std::string_view v) { out.emplace(k, v); });
+  auto out = as_map(sm.data());
   BOOST_REQUIRE_EQUAL(out.size(), sm.data().size());
   return out;
 }
@@ -304,11 +312,7 @@ BOOST_AUTO_TEST_CASE(behaves_like_a_map_under_random_operations) {
   std::mt19937_64 rng(seed);
   auto check_all = [](const kv_table& table, const std::map<std::string, std::string>& model) {
     BOOST_REQUIRE_EQUAL(table.size(), model.size());
-    std::map<std::string, std::string> seen;
-    table.for_each([&seen](std::string_view k, std::string_view v) {
-      BOOST_REQUIRE(seen.emplace(k, v).second);  // each key once
-    });
-    BOOST_REQUIRE((seen == model));
+    BOOST_REQUIRE((as_map(table) == model));  // with the sizes equal: each key once
     size_t bytes = 0;
     for (const auto& [k, v] : model) {
       bytes += k.size() + v.size();
@@ -321,10 +325,8 @@ BOOST_AUTO_TEST_CASE(behaves_like_a_map_under_random_operations) {
   // Frozen views live across the changes: each must keep the content of its moment.
   using view = std::pair<kv_table::frozen, std::map<std::string, std::string>>;
   auto check_view = [](const view& v) {
-    std::map<std::string, std::string> seen;
-    v.first.for_each([&seen](std::string_view k, std::string_view val) { seen.emplace(k, val); });
     BOOST_REQUIRE_EQUAL(v.first.size(), v.second.size());
-    BOOST_REQUIRE((seen == v.second));
+    BOOST_REQUIRE((as_map(v.first) == v.second));
   };
   auto run = [&](size_t keyspace, int ops, int check_every) {
     kv_table table;
@@ -392,22 +394,16 @@ BOOST_AUTO_TEST_CASE(a_frozen_view_is_read_on_another_thread_while_the_table_cha
   kv_table table;
   for (int i = 0; i < 20000; ++i)
     table.put("key" + std::to_string(i), std::string(40, 'a'));
-  std::map<std::string, std::string> expected;
-  table.for_each([&expected](std::string_view k, std::string_view v) { expected.emplace(k, v); });
+  auto expected = as_map(table);
   auto older = table.freeze();
   auto expected_older = expected;
   table.put("key0", "changed between the views");
   expected["key0"] = "changed between the views";
   auto view = table.freeze();
-  auto contents_of = [](const kv_table::frozen& v) {
-    std::map<std::string, std::string> out;
-    v.for_each([&out](std::string_view k, std::string_view val) { out.emplace(k, val); });
-    return out;
-  };
   std::map<std::string, std::string> seen;
   std::thread reader([&] {
     for (int pass = 0; pass < 3; ++pass)
-      seen = contents_of(view);
+      seen = as_map(view);
   });
   for (int i = 0; i < 20000; ++i) {
     auto key = "key" + std::to_string(i);
@@ -420,7 +416,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_view_is_read_on_another_thread_while_the_table_cha
   BOOST_TEST((seen == expected));
   table = kv_table{};
   { auto drop = std::move(view); }  // the newer view goes first; the older still reads its own
-  BOOST_TEST((contents_of(older) == expected_older));
+  BOOST_TEST((as_map(older) == expected_older));
 }
 
 BOOST_AUTO_TEST_CASE(reserve_and_move_keep_the_content) {
