@@ -62,6 +62,8 @@ struct node_state {
   index_t durable = 0;      // last index of `log` known to be synced to storage
   index_t commit = 0;
   shared_commit_index published_commit;  // `commit`, as the replicators read it
+  index_t stored_commit = 0;    // the commit index last sent to the store
+  bool store_commit_due = false;  // a timer will send the store a newer commit index
   index_t applied = 0;
   index_t fed = 0;          // last index handed to the applier
   bool feeding = false;     // a storage read for the applier is outstanding
@@ -179,6 +181,27 @@ void maybe_commit(self_ptr self);
 void flush_batch(self_ptr self);
 void become_follower(self_ptr self, term_t term, node_id leader);
 
+// The store gets the commit index in a message, ordered after the appends of the entries it
+// covers: read from the shared index at flush time, it could cover entries not yet staged there,
+// over stale ones. The store only records it with its next write (it is a restart hint), so a
+// busy node sends it along with its next append, where it costs no extra wake-up of the store's
+// thread; a quiet one sends it after a heartbeat interval.
+void send_store_commit(self_ptr self) {
+  auto& st = self->state;
+  if (st.commit > st.stored_commit) {
+    st.stored_commit = st.commit;
+    self->send(st.store, commit_atom::value, st.commit);
+  }
+}
+
+void defer_store_commit(self_ptr self) {
+  auto& st = self->state;
+  if (!st.store_commit_due) {
+    st.store_commit_due = true;
+    self->delayed_send(self, st.cfg.heartbeat_interval, commit_atom::value);
+  }
+}
+
 void set_commit(self_ptr self, index_t c) {
   auto& st = self->state;
   if (c <= st.commit)
@@ -189,9 +212,7 @@ void set_commit(self_ptr self, index_t c) {
     ev.log = &st.log;
     st.cfg.observer(ev);
   }
-  // The store gets a message, ordered after the appends of the entries it covers: read from the
-  // shared index at flush time, it could cover entries not yet staged there, over stale ones.
-  self->send(st.store, commit_atom::value, c);
+  defer_store_commit(self);
   st.published_commit.raise(c);
   feed_applier(self);
   if (st.change && c >= st.change->index) {
@@ -236,6 +257,7 @@ void store_entries(self_ptr self, Entries entries) {
   self->request(st.store, caf::infinite, append_atom::value, std::move(entries))
     .then([self](log_id last) { on_durable(self, last); },
           [self](caf::error& err) { fatal(self, "cannot append to the log", err); });
+  send_store_commit(self);
 }
 
 void sync_replicators(self_ptr self);
@@ -1127,6 +1149,10 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       prune_snapshots(self);  // files an install kept for the applier, once it is past them
     },
     [self](flush_atom) { flush_batch(self); },
+    [self](commit_atom) {
+      self->state.store_commit_due = false;
+      send_store_commit(self);
+    },
     [self](snapshot_atom, const snapshot_meta& meta) { compact(self, meta); },
     [self](snapshot_atom, const caf::error& err) {
       say(self, "snapshot failed (retried later): " + self->system().render(err));

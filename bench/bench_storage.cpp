@@ -122,7 +122,7 @@ log_entries make_entries(index_t from, size_t n, size_t size) {
   for (size_t i = 0; i < n; ++i) {
     xs[i].index = from + i;
     xs[i].term = 1;
-    xs[i].payload.assign(size, static_cast<char>('a' + (from + i) % 26));
+    xs[i].payload = std::string(size, static_cast<char>('a' + (from + i) % 26));
   }
   return xs;
 }

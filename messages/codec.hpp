@@ -6,6 +6,7 @@
 
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/serializer_impl.hpp>
 #include <caf/expected.hpp>
 
 #include "messages/errc.hpp"
@@ -14,12 +15,13 @@ namespace raft {
 
 template <class T>
 std::string encode(const T& x) {
-  std::vector<char> buf;
-  caf::binary_serializer sink{nullptr, buf};
+  // CAF's binary format, written straight into the string the payload will hold.
+  std::string buf;
+  caf::serializer_impl<std::string> sink{nullptr, buf};
   // The serializer's interface takes non-const references; it does not modify `x`.
   auto err = sink(const_cast<T&>(x));
-  static_cast<void>(err);  // writing into a vector cannot fail
-  return std::string(buf.begin(), buf.end());
+  static_cast<void>(err);  // writing into memory cannot fail
+  return buf;
 }
 
 template <class T>

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "messages/log_id.hpp"
+#include "messages/payload.hpp"
 
 namespace raft {
 
@@ -19,7 +20,7 @@ struct log_entry {
   index_t index = 0;
   term_t term = 0;
   entry_kind kind = entry_kind::normal;
-  std::string payload;  // bytes; std::string serializes as one raw copy in CAF
+  raft::payload payload;  // shared bytes; serialized as a std::string
 
   log_id id() const { return {term, index}; }
 };

@@ -173,9 +173,12 @@ struct segment_log::impl {
     e.index = index;
     e.term = s.term;
     e.kind = s.kind;
-    e.payload.resize(s.length);
+    std::string bytes(s.length, '\0');
     auto& seg = seg_of(s);
-    return read_all(seg.fd, e.payload.data(), s.length, s.offset + header_bytes, seg.path);
+    if (auto err = read_all(seg.fd, bytes.data(), s.length, s.offset + header_bytes, seg.path))
+      return err;
+    e.payload = std::move(bytes);
+    return caf::none;
   }
 
   std::string file(const std::string& name) const { return opts.dir + "/" + name; }
@@ -461,6 +464,11 @@ caf::error segment_log::write(index_t cut_from, const log_entries& xs, index_t c
   // Encode, then write segment by segment; the index learns the new slots after each sync.
   std::string buf;
   std::vector<std::pair<size_t, size_t>> spans;  // record offsets in buf: begin, end
+  size_t total = 0;
+  for (auto& x : xs)
+    total += header_bytes + x.payload.size();
+  buf.reserve(total);  // grown record by record, the buffer would be copied over and again
+  spans.reserve(xs.size());
   for (auto& x : xs) {
     auto begin = buf.size();
     impl::encode(x, commit, buf);
@@ -488,6 +496,7 @@ caf::error segment_log::write(index_t cut_from, const log_entries& xs, index_t c
     size_t j = i;
     uint64_t end = s.end;
     std::vector<slot> fresh;
+    fresh.reserve(xs.size() - i);
     while (j < xs.size() && end + (spans[j].second - spans[j].first) <= s.limit) {
       fresh.push_back({xs[j].term, end, number, static_cast<uint32_t>(xs[j].payload.size()),
                        xs[j].kind});

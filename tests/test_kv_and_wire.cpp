@@ -869,6 +869,43 @@ BOOST_AUTO_TEST_CASE(log_entry_round_trip) {
   round_trip(log_entries{}, "empty log_entries");
 }
 
+// The shared payload must not change what crosses the network: a node of this version and one
+// that sent a std::string field read each other's entries.
+BOOST_AUTO_TEST_CASE(a_payload_is_on_the_wire_as_a_string) {
+  for (std::string bytes : {std::string{}, std::string("put x"), std::string("\0\xff\x00z", 4),
+                            std::string(70'000, 'p')}) {
+    BOOST_TEST_CONTEXT(bytes.size() << " bytes") {
+      auto e = entry(9, 4, entry_kind::normal, bytes);
+      auto as_string = bytes;
+      auto kind = entry_kind::normal;
+      std::vector<char> expected;
+      caf::binary_serializer sink{nullptr, expected};
+      BOOST_REQUIRE(!sink(caf::meta::type_name("raft.log_entry"), e.index, e.term, kind,
+                          as_string));
+      BOOST_TEST(encode(e) == std::string(expected.begin(), expected.end()));
+      auto back = decode<log_entry>(std::string(expected.begin(), expected.end()));
+      BOOST_REQUIRE(back);
+      BOOST_TEST(back->payload == bytes);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(copies_of_an_entry_share_its_bytes) {
+  auto e = entry(1, 1, entry_kind::normal, std::string(100, 'v'));
+  log_entries xs{e, e};
+  auto copy = xs;
+  BOOST_TEST(copy[1].payload.data() == e.payload.data());
+  BOOST_TEST(copy[1].payload == std::string(100, 'v'));
+  // Assigning new bytes to one entry leaves its copies as they were.
+  copy[0].payload = std::string("other");
+  BOOST_TEST(e.payload == std::string(100, 'v'));
+  BOOST_TEST(copy[0].payload == "other");
+  log_entry empty;
+  BOOST_TEST(empty.payload.empty());
+  BOOST_TEST(empty.payload == "");
+  BOOST_TEST(empty.payload.str().empty());
+}
+
 BOOST_AUTO_TEST_CASE(config_and_state_round_trip) {
   round_trip(membership{}, "empty membership");
   round_trip(joint_config(), "joint membership");

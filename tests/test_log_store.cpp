@@ -209,7 +209,7 @@ BOOST_AUTO_TEST_CASE(append_read_round_trip) {
   auto cfg = make_config({1, 2, 3, 4});
   xs[4] = make_config_entry(15, 2, cfg);
   xs[2].kind = entry_kind::noop;
-  xs[2].payload.clear();
+  xs[2].payload = {};
   BOOST_CHECK(append(s, xs).last == (log_id{2, 20}));
   auto all = read_all(s, 1, 20);
   BOOST_REQUIRE_EQUAL(all.size(), 20u);

@@ -333,3 +333,53 @@ BOOST_AUTO_TEST_CASE(a_stopped_node_has_released_its_data_dir_when_it_is_down) {
   BOOST_REQUIRE(last);
   self->send_exit(*last, caf::exit_reason::user_shutdown);
 }
+
+// The commit index reaches the store with the node's next append, or after a heartbeat interval
+// when no append follows: a quiet node still leaves a restart hint that covers its last writes.
+BOOST_AUTO_TEST_CASE(a_quiet_node_stores_its_commit_index_within_a_heartbeat) {
+  temp_dir dir;
+  index_t commit = 0;
+  {
+    caf::actor_system_config cfg;
+    add_message_types(cfg);
+    caf::actor_system sys{cfg};
+    caf::scoped_actor self{sys};
+    node_config nc;
+    nc.id = 1;
+    nc.bootstrap.voters = {1};
+    nc.data_dir = dir.path;
+    nc.log = [](const std::string&) {};
+    auto node = spawn_node(sys, nc, std::make_unique<kv_state_machine>());
+    BOOST_REQUIRE_MESSAGE(node, sys.render(node ? caf::error{} : node.error()));
+    auto status = [&] {
+      node_status result;
+      self->request(*node, std::chrono::seconds(5), status_atom::value)
+        .receive([&](node_status& st) { result = std::move(st); },
+                 [](caf::error& e) { BOOST_FAIL("status failed: " << caf::to_string(e)); });
+      return result;
+    };
+    for (int i = 0; i < 100 && status().role != "leader"; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 5; ++i)
+      self->request(*node, std::chrono::seconds(10), propose_atom::value,
+                    encode(kv_command::put("k" + std::to_string(i), "v")))
+        .receive([](std::string&) {},
+                 [](caf::error& e) { BOOST_FAIL("write failed: " << caf::to_string(e)); });
+    commit = status().commit;
+    BOOST_REQUIRE_GE(commit, 6u);  // the leader's no-op and the five writes
+    std::this_thread::sleep_for(4 * nc.heartbeat_interval);
+    self->monitor(*node);
+    self->send_exit(*node, caf::exit_reason::user_shutdown);
+    self->receive([](caf::down_msg&) {});
+  }
+  storage_options so;
+  so.dir = dir.path;
+  so.id = 1;
+  so.cluster_id = "caf-raft";
+  so.bootstrap.voters = {1};
+  auto store = log_store::open(so);
+  BOOST_REQUIRE_MESSAGE(store, caf::to_string(store ? caf::error{} : store.error()));
+  auto loaded = store->load();
+  BOOST_REQUIRE(loaded);
+  BOOST_CHECK_EQUAL(loaded->commit, commit);
+}
