@@ -225,7 +225,7 @@ int run_node(const arg_list& args) {
     return exit_failure;
   }
   node_options opts;
-  set_network_defaults(opts, 2);
+  set_network_defaults(opts, 1);  // see config/scheduler_tuning.hpp
   switch (parse_options(opts, split.options, node_usage)) {
     case parse_outcome::help_printed: return exit_ok;
     case parse_outcome::failed: return exit_failure;

@@ -15,10 +15,13 @@ namespace raft {
 ///
 /// `max_workers` caps the worker threads (0 keeps CAF's choice: as many as cores, at least
 /// four). A message between actors on one busy worker costs no thread wake-up, and on the
-/// virtual machine we measure on, a wake-up costs a hypercall (BENCHMARKS.md, session 9). One
-/// node in a process needs two: its state machine may copy a large state for a snapshot, and
-/// the node must keep its heartbeats going meanwhile. A client needs one. A process hosting
-/// several nodes keeps CAF's choice.
+/// virtual machine we measure on, a wake-up costs a hypercall (BENCHMARKS.md, sessions 9 and
+/// 11). The CLI runs a node on one: its storage and snapshot writers have threads of their own,
+/// and the built-in KV store captures a snapshot as a view, not a copy, so nothing it does holds
+/// the worker for long, except restoring a large snapshot that a lagging follower installs,
+/// while it is out of the quorum anyway. An embedder whose state machine copies a large state in
+/// snapshot() should keep two, so that heartbeats go on meanwhile. A client needs one. A process
+/// hosting several nodes keeps CAF's choice.
 /// Values given later (config file, command line) still win.
 void tune_scheduler(caf::actor_system_config& cfg, size_t max_workers = 0);
 
