@@ -1296,6 +1296,7 @@ caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
   so.cluster_id = cfg.cluster_id;
   so.bootstrap = cfg.bootstrap;
   so.sync = cfg.sync;
+  so.power_cut = cfg.power_cut;
   auto store = spawn_persistence(sys, so, cfg.detached);
   if (!store)
     return std::move(store.error());

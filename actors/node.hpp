@@ -2,6 +2,7 @@
 // handle (propose, linearizable query, status). Peers are plain caf::actor handles (local or remote).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -46,6 +47,7 @@ struct node_config {
   std::string data_dir;
   bool sync = true;            // false is UNSAFE: acknowledged writes may be lost on power failure
   bool detached = true;        // storage on its own thread; tests set false for determinism
+  std::shared_ptr<std::atomic<bool>> power_cut;  // simulations only: see storage_options
   caf::timespan heartbeat_interval = std::chrono::milliseconds(50);
   caf::timespan election_timeout = std::chrono::milliseconds(500);  // randomized in [T, 2T)
   bool pre_vote = true;

@@ -41,15 +41,20 @@ struct persistence_state {
                                caf::typed_response_promise<index_t>>;  // purge
 
   std::shared_ptr<log_store> store;
+  std::shared_ptr<std::atomic<bool>> power_cut;  // see storage_options
   write_batch batch;
   std::vector<promise> promises;  // promises[i] answers batch.ops()[i]
   bool flush_scheduled = false;
+
+  bool powered() const {
+    return !power_cut || !power_cut->load();
+  }
 
   ~persistence_state() {
     // Killed with writes staged: commit them anyway (best effort) so a staged commit index is not
     // lost; nobody is waiting for an acknowledgment any more, and storing an unacknowledged
     // write is always allowed in Raft.
-    if (store && !batch.empty()) {
+    if (store && !batch.empty() && powered()) {
       auto res = store->commit(batch);
       if (!res)
         std::fprintf(stderr, "raft.persistence: final flush failed: %s\n",
@@ -74,6 +79,12 @@ void flush(self_ptr self) {
   st.flush_scheduled = false;
   if (st.batch.empty())
     return;
+  if (!st.powered()) {
+    // The machine is off: nothing reaches the disk, and nobody hears back.
+    st.batch.clear();
+    st.promises.clear();
+    return;
+  }
   // Take the batch first: delivering promises never re-enters this actor, but keeping the state
   // clean before any callback runs costs nothing.
   write_batch batch = std::move(st.batch);
@@ -125,8 +136,10 @@ caf::result<T> from_expected(caf::expected<T>&& x) {
   return std::move(*x);
 }
 
-persistence_actor::behavior_type persistence_impl(self_ptr self, std::shared_ptr<log_store> store) {
+persistence_actor::behavior_type persistence_impl(self_ptr self, std::shared_ptr<log_store> store,
+                                                   std::shared_ptr<std::atomic<bool>> power_cut) {
   self->state.store = std::move(store);
+  self->state.power_cut = std::move(power_cut);
   // Type-checked against the interface first, then extended by the internal flush handler.
   persistence_actor::behavior_type checked{
     [=](load_atom) -> caf::result<stored_state> {
@@ -195,8 +208,8 @@ caf::expected<persistence_actor> spawn_persistence(caf::actor_system& sys,
   auto ptr = std::make_shared<log_store>(std::move(*store));
   // Detached: commits block on fdatasync, which must not stall a scheduler worker thread.
   if (detached)
-    return sys.spawn<caf::detached>(persistence_impl, std::move(ptr));
-  return sys.spawn(persistence_impl, std::move(ptr));
+    return sys.spawn<caf::detached>(persistence_impl, std::move(ptr), opts.power_cut);
+  return sys.spawn(persistence_impl, std::move(ptr), opts.power_cut);
 }
 
 } // namespace raft

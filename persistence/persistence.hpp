@@ -2,7 +2,9 @@
 // transaction with one sync before acknowledging any of them.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -56,6 +58,10 @@ struct storage_options {
   bool sync = true;                // false = UNSAFE: acknowledged writes may be lost on a crash
   uint64_t initial_map_bytes = uint64_t{64} << 20;  // LMDB map size; grows automatically
   uint64_t max_read_bytes = uint64_t{4} << 20;      // cap for one read reply
+  /// Simulation hook: once it is true, the actor commits nothing more, so writes it has not
+  /// committed are lost as in a power failure (a kill alone lets it finish its queue). Empty in
+  /// production.
+  std::shared_ptr<std::atomic<bool>> power_cut;
 };
 
 /// Opens the store and spawns the actor; fails with a raft error (foreign_data_dir,

@@ -1,9 +1,10 @@
 // A whole caf-raft cluster in one process on CAF's deterministic test scheduler: a seeded faulty
-// network (loss, duplication, delay/reordering, partitions), crash-restarts with LMDB state kept,
-// leadership transfers, a client recording a history, and the Raft safety invariants checked on
-// every node event.
+// network (loss, duplication, delay/reordering, partitions), crash-restarts that keep what each
+// store had committed and lose the rest (a power cut), leadership transfers, a client recording a
+// history, and the Raft safety invariants checked on every node event.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -455,6 +456,7 @@ public:
       members_.voters.push_back(id);
     nodes_.resize(total_);
     alive_.assign(total_, false);
+    power_.resize(total_);
     for (node_id id = 1; id <= total_; ++id)
       start(id);
     for (node_id a = 1; a <= total_; ++a)
@@ -490,7 +492,11 @@ public:
     if (id <= opts_.nodes)
       nc.bootstrap = members_;
     nc.data_dir = data_dir(id).string();
-    nc.sync = false;      // in-process crashes cannot lose page-cache writes; keeps runs fast
+    nc.sync = false;      // keeps runs fast; crashes model what sync on makes durable instead:
+    // what the store has committed survives a crash and nothing else, as in a power failure
+    // (with sync on, committed means synced). A kill alone would let the store finish its queue.
+    power_[id - 1] = std::make_shared<std::atomic<bool>>(false);
+    nc.power_cut = power_[id - 1];
     nc.detached = false;  // everything on the deterministic scheduler
     nc.heartbeat_interval = std::chrono::milliseconds(50);
     nc.election_timeout = std::chrono::milliseconds(300);
@@ -521,6 +527,7 @@ public:
   void crash(node_id id) {
     if (!alive_[id - 1])
       return;
+    power_[id - 1]->store(true);
     caf::anon_send_exit(nodes_[id - 1], caf::exit_reason::kill);
     alive_[id - 1] = false;
     // Let every actor of the dead node terminate (and LMDB close) before anything restarts it.
@@ -764,6 +771,7 @@ private:
   membership members_;
   std::vector<caf::actor> nodes_;
   std::vector<bool> alive_;
+  std::vector<std::shared_ptr<std::atomic<bool>>> power_;  // per incarnation; see crash()
   std::map<std::pair<node_id, node_id>, caf::actor> links_;
   caf::actor client_;
   checker check_;
