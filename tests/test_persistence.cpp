@@ -265,19 +265,36 @@ BOOST_AUTO_TEST_CASE(spawn_refuses_foreign_directory) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+namespace {
+
+// A real actor system, on threads, for a node that runs as in production.
+struct threaded_system {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self;
+  threaded_system() : sys{(add_message_types(cfg), cfg)}, self{sys} {
+  }
+};
+
+node_config single_voter(const std::string& dir) {
+  node_config nc;
+  nc.id = 1;
+  nc.bootstrap.voters = {1};
+  nc.data_dir = dir;
+  nc.log = [](const std::string&) {};
+  return nc;
+}
+
+} // namespace
+
 // With real threads: the storage actor closes LMDB on its own thread. A node ends only after it,
 // so whoever sees the node go down can reopen its data dir at once (a restart in-process).
 BOOST_AUTO_TEST_CASE(a_stopped_node_has_released_its_data_dir_when_it_is_down) {
   temp_dir dir;
-  caf::actor_system_config cfg;
-  add_message_types(cfg);
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
-  node_config nc;
-  nc.id = 1;
-  nc.bootstrap.voters = {1};
-  nc.data_dir = dir.path;
-  nc.log = [](const std::string&) {};
+  threaded_system threads;
+  auto& sys = threads.sys;
+  auto& self = threads.self;
+  auto nc = single_voter(dir.path);
   nc.snapshot_entries = 3;  // snapshot writers at work while the node stops
   nc.snapshot_log_ratio = 0;
   auto temp_files = [&] {
@@ -340,15 +357,10 @@ BOOST_AUTO_TEST_CASE(a_quiet_node_stores_its_commit_index_within_a_heartbeat) {
   temp_dir dir;
   index_t commit = 0;
   {
-    caf::actor_system_config cfg;
-    add_message_types(cfg);
-    caf::actor_system sys{cfg};
-    caf::scoped_actor self{sys};
-    node_config nc;
-    nc.id = 1;
-    nc.bootstrap.voters = {1};
-    nc.data_dir = dir.path;
-    nc.log = [](const std::string&) {};
+    threaded_system threads;
+    auto& sys = threads.sys;
+    auto& self = threads.self;
+    auto nc = single_voter(dir.path);
     auto node = spawn_node(sys, nc, std::make_unique<kv_state_machine>());
     BOOST_REQUIRE_MESSAGE(node, sys.render(node ? caf::error{} : node.error()));
     auto status = [&] {
