@@ -281,6 +281,13 @@ uint64_t get_le(const std::string& data, size_t offset, size_t n) {
   return x;
 }
 
+std::string le_bytes(uint64_t x, size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i)
+    out[i] = static_cast<char>(x >> (8 * i));
+  return out;
+}
+
 constexpr size_t header_bytes = 33;  // crc 4, length 4, index 8, term 8, kind 1, commit 8
 
 struct record {
@@ -750,14 +757,11 @@ BOOST_AUTO_TEST_CASE(base_below_the_first_record_is_corrupt) {
 // Rewrites a record's index and CRC: an intact record that claims another place in the log.
 void set_index(const fs::path& p, const record& r, index_t index) {
   auto data = read_bytes(p);
-  for (size_t i = 0; i < 8; ++i)
-    data[r.offset + 8 + i] = static_cast<char>(index >> (8 * i));
+  auto index_bytes = le_bytes(index, 8);
+  data.replace(r.offset + 8, 8, index_bytes);
   auto crc = crc32(0, data.data() + r.offset + 4, header_bytes - 4 + r.size);
-  std::string crc_bytes(4, '\0');
-  for (size_t i = 0; i < 4; ++i)
-    crc_bytes[i] = static_cast<char>(crc >> (8 * i));
-  write_bytes(p, r.offset + 8, data.substr(r.offset + 8, 8));
-  write_bytes(p, r.offset, crc_bytes);
+  write_bytes(p, r.offset + 8, index_bytes);
+  write_bytes(p, r.offset, le_bytes(crc, 4));
 }
 
 BOOST_AUTO_TEST_CASE(a_gap_among_the_records_below_the_base_is_corrupt) {
