@@ -72,7 +72,8 @@ struct node_state {
   log_id config_id;
   membership base_config;   // in effect before the first configuration entry still in the log
   std::map<index_t, std::pair<log_id, membership>> configs;  // configuration entries in the log
-  snapshot_meta snapshot;   // the newest snapshot recorded in storage
+  snapshot_meta snapshot;   // the newest snapshot, recorded in storage or on its way there
+  index_t stored_snapshot = 0;  // the newest one storage has recorded: a restart loads it
   snapshot_store snapshots;
   index_t pruned_below = 0; // snapshot files below this index are removed
   std::unique_ptr<snapshot_store::receiver> incoming;  // a snapshot a leader is streaming to us
@@ -743,10 +744,11 @@ void on_append_request(self_ptr self, append_request& req) {
 // -- snapshots -----------------------------------------------------------------------------------
 
 // Removes the snapshot files that the newest recorded one replaced, but none the applier may
-// still restore: two installs in a row send it both, and the first must still be there.
+// still restore (two installs in a row send it both, and the first must still be there), and
+// none a restart may load: until storage has recorded an installed snapshot, that is the older.
 void prune_snapshots(self_ptr self) {
   auto& st = self->state;
-  auto upto = std::min(st.snapshot.last.index, st.applied);
+  auto upto = std::min(st.stored_snapshot, st.applied);
   if (upto > st.pruned_below) {
     st.snapshots.remove_below(upto);
     st.pruned_below = upto;
@@ -788,6 +790,7 @@ void compact(self_ptr self, const snapshot_meta& meta) {
     .then(
       [self, meta, upto](index_t) {
         auto& st = self->state;
+        st.stored_snapshot = std::max(st.stored_snapshot, meta.last.index);
         if (meta.last.index <= st.snapshot.last.index)
           return;  // a snapshot from the leader overtook this one
         if (auto t = st.log.term_at(upto); t && upto > st.log.base().index)
@@ -806,6 +809,9 @@ void install_snapshot(self_ptr self, const snapshot_meta& meta, install_snapshot
   self->request(st.store, caf::infinite, purge_atom::value, meta, meta.last.index)
     .then(
       [self, meta, resp, leader](index_t) mutable {
+        auto& st = self->state;
+        st.stored_snapshot = std::max(st.stored_snapshot, meta.last.index);
+        prune_snapshots(self);
         on_durable(self, meta.last);
         resp.installed = true;
         send_to_peer(self, leader, caf::make_message(resp));
@@ -998,7 +1004,7 @@ void init_from(self_ptr self, stored_state& s, std::unique_ptr<state_machine> sm
   }
   st.snapshots = std::move(*snaps);
   st.snapshots.remove_except(st.snapshot.last);  // files a crash left unrecorded
-  st.pruned_below = st.snapshot.last.index;
+  st.stored_snapshot = st.pruned_below = st.snapshot.last.index;
   st.durable = s.last.index;
   st.base_config = std::move(s.base_config);
   for (auto& rec : s.configs)
