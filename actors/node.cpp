@@ -14,6 +14,7 @@
 #include "actors/applier.hpp"
 #include "actors/election.hpp"
 #include "actors/replicator.hpp"
+#include "core/compaction_policy.hpp"
 #include "core/log_matching.hpp"
 #include "core/log_terms.hpp"
 #include "core/membership_rules.hpp"
@@ -82,6 +83,9 @@ struct node_state {
   index_t term_start = 0;   // index of this term's no-op; reads wait until it commits
   std::map<node_id, index_t> match;
   std::map<node_id, time_point> last_ack;
+  // Followers receiving a snapshot: the first entry each will ask for once it has installed it.
+  // Compaction keeps that entry while the follower stays in contact.
+  std::map<node_id, index_t> snapshot_holds;
   log_entries batch;        // proposals waiting for the next flush
   // Clients waiting for their proposals, by index; handed to the applier with their entries.
   std::deque<waiting_write> writes;
@@ -339,6 +343,7 @@ void stop_leading(self_ptr self) {
   st.replicators.clear();
   st.match.clear();
   st.last_ack.clear();
+  st.snapshot_holds.clear();
   st.acked_round.clear();
   // Our uncommitted proposals may or may not commit under the next leader.
   fail_writes(self, make_error(errc::unavailable, "leader stepped down; outcome unknown"));
@@ -437,6 +442,7 @@ void sync_replicators(self_ptr self) {
     self->send_exit(it->second, caf::exit_reason::user_shutdown);
     st.match.erase(it->first);
     st.last_ack.erase(it->first);
+    st.snapshot_holds.erase(it->first);
     st.acked_round.erase(it->first);
     it = st.replicators.erase(it);
   }
@@ -780,8 +786,15 @@ void compact(self_ptr self, const snapshot_meta& meta) {
   auto& st = self->state;
   if (meta.last.index <= st.snapshot.last.index)
     return;
-  auto trailing = st.cfg.snapshot_trailing_entries;
-  index_t upto = meta.last.index > trailing ? meta.last.index - trailing : 0;
+  index_t keep_from = 0;
+  auto now = self->clock().now();
+  for (auto& [id, first] : st.snapshot_holds) {
+    // A follower silent for an election timeout may be gone: it gets a newer snapshot instead.
+    auto heard = st.last_ack.find(id);
+    if (heard != st.last_ack.end() && now - heard->second < st.cfg.election_timeout)
+      keep_from = keep_from == 0 ? first : std::min(keep_from, first);
+  }
+  auto upto = purge_upto(meta.last.index, st.cfg.snapshot_trailing_entries, keep_from);
   upto = std::max(upto, st.log.base().index);
   // The file is complete: replicators may stream it at once, before the purge below lands in
   // storage and their reads of the purged entries start to fail.
@@ -920,6 +933,8 @@ void on_install_response(self_ptr self, const install_snapshot_response& resp) {
   if (!r)
     return;
   self->send(*r, resp);
+  if (!resp.installed)
+    st.snapshot_holds[resp.from] = resp.last.index + 1;
   if (resp.installed && resp.last.index > st.match[resp.from]) {
     st.match[resp.from] = resp.last.index;
     maybe_commit(self);
@@ -948,6 +963,10 @@ void on_append_response(self_ptr self, const append_response& resp) {
   acked = std::max(acked, resp.seq);
   if (resp.success && resp.match.index > st.match[resp.from]) {
     st.match[resp.from] = resp.match.index;
+    // It holds an entry past its snapshot: the replicator reads on from the log it kept.
+    if (auto h = st.snapshot_holds.find(resp.from);
+        h != st.snapshot_holds.end() && resp.match.index >= h->second)
+      st.snapshot_holds.erase(h);
     maybe_commit(self);
   }
   if (st.role != node_role::leader)

@@ -70,6 +70,8 @@ struct node_config {
   // snapshotRatio). 0 = the count and byte triggers alone.
   double snapshot_log_ratio = 1.0;
   // Entries kept below a snapshot, so a briefly lagging follower still catches up from the log.
+  // The leader also keeps the entries after a snapshot a follower is still receiving, while that
+  // follower answers within an election timeout.
   index_t snapshot_trailing_entries = 5000;
   size_t snapshot_chunk_bytes = 1 << 20;  // per InstallSnapshot message
   uint64_t seed = 0;                      // election randomness; 0 = from std::random_device

@@ -2,6 +2,8 @@
 // (open loop, --rate) against an in-process 3-node cluster or remote `caf-raft node` processes;
 // also failover, restart-recovery and snapshot probes.
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -417,6 +419,10 @@ struct inproc_cluster {
   std::string root;
   std::vector<raft::node_api> nodes;
   double snapshot_ratio = cfg.snapshot_ratio;
+  // Snapshots each node restored (at start-up or installed from the leader); counted only when
+  // asked, since the observer runs for every applied entry.
+  bool count_restores = false;
+  std::array<std::atomic<int>, 3> restores{};
 
   caf::expected<raft::node_api> start(raft::node_id id) {
     raft::membership members;
@@ -428,6 +434,11 @@ struct inproc_cluster {
     nc.sync = !cfg.no_sync;
     nc.snapshot_log_ratio = snapshot_ratio;
     nc.log = [](const std::string&) {};
+    if (count_restores)
+      nc.observer = [this, id](const raft::node_event& ev) {
+        if (ev.kind == raft::node_event::snapshot_restored)
+          ++restores[id - 1];
+      };
     return raft::spawn_node(sys, nc, std::make_unique<raft::kv_state_machine>());
   }
 
@@ -687,6 +698,7 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   // This mode measures the transfer of a snapshot of the whole state, so the leader snapshots
   // at every threshold instead of waiting for its log to outweigh the last snapshot.
   c.snapshot_ratio = 0;
+  c.count_restores = true;
   if (!c.start_all())
     return;
   caf::scoped_actor self{sys};
@@ -718,6 +730,7 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   }
   auto snap_bytes = snapshot_bytes_in(leader_dir);
   auto target = ls ? ls->commit : 0;
+  c.restores[victim] = 0;
   auto t0 = now_ns();
   auto n = c.start(static_cast<raft::node_id>(victim + 1));
   if (!n) {
@@ -728,6 +741,7 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   c.wire();
   auto catch_ms = await_applied(self, *n, target, t0);
   auto installed = snapshot_bytes_in(victim_dir);
+  int restored = c.restores[victim];  // more than 1: sent a newer snapshot after the first
   c.stop(victim);
   auto t1 = now_ns();
   auto again = c.start(static_cast<raft::node_id>(victim + 1));
@@ -740,10 +754,10 @@ void run_snapshot(caf::actor_system& sys, const config& cfg) {
   auto restart_ms = await_applied(self, *again, target, t1);
   fmt::print("{{\"mode\":\"snapshot\",\"sync\":{},\"state_mb\":{},\"value\":{},"
              "\"fill_s\":{:.1f},\"fill\":{{{}}},\"snapshot_bytes\":{},\"installed_bytes\":{},"
-             "\"catch_up_ms\":{:.1f},\"transfer_mib_s\":{:.1f},\"restart_ms\":{:.1f},"
+             "\"catch_up_ms\":{:.1f},\"restores\":{},\"transfer_mib_s\":{:.1f},\"restart_ms\":{:.1f},"
              "\"peak_rss_kb\":{}}}\n",
              !cfg.no_sync, cfg.state_mb, cfg.value_size, fill_s, fill, snap_bytes, installed,
-             catch_ms, catch_ms > 0 ? snap_bytes / 1048576.0 / (catch_ms / 1000) : 0.0,
+             catch_ms, restored, catch_ms > 0 ? snap_bytes / 1048576.0 / (catch_ms / 1000) : 0.0,
              restart_ms, self_maxrss_kb());
   c.stop_all();
   sh(fmt::format("rm -rf '{}'", root));

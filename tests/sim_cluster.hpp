@@ -61,6 +61,7 @@ struct network {
   double drop = 0;
   double duplicate = 0;
   caf::timespan max_delay{0};
+  caf::timespan latency{0};  // added to every message: a slow network that keeps order
   std::set<std::pair<node_id, node_id>> cut;  // directed links that lose everything
   std::map<node_id, caf::actor> nodes;        // current incarnation of each node
   uint64_t sent = 0;
@@ -70,8 +71,9 @@ struct network {
 
   caf::timespan delay() {
     if (max_delay.count() <= 0)
-      return caf::timespan{0};
-    return caf::timespan{std::uniform_int_distribution<int64_t>(0, max_delay.count())(rng)};
+      return latency;
+    return latency
+           + caf::timespan{std::uniform_int_distribution<int64_t>(0, max_delay.count())(rng)};
   }
 };
 
@@ -550,6 +552,9 @@ public:
       net_->cut.insert({peer, id});
     }
   }
+
+  /// Delays every message by `d` from now on, in order.
+  void set_latency(caf::timespan d) { net_->latency = d; }
 
   void heal() {
     net_->cut.clear();

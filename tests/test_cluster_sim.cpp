@@ -124,6 +124,10 @@ BOOST_AUTO_TEST_CASE(seeds_that_once_found_bugs) {
      "the store read the commit index from the node at flush time, before the append that "
      "replaced a follower's stale entries had reached it: it recorded them as committed and "
      "then refused to truncate them"},
+    {3, 0, 9910859, true,
+     "installing a snapshot removed the older file at once, though storage still recorded it "
+     "until the purge for the new one landed; a crash between the two left a node that could "
+     "not start"},
   };
   for (auto& f : cases) {
     auto err = run_seed(f.nodes, f.seed, true, f.spares, f.transfers);

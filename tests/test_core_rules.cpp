@@ -1197,3 +1197,15 @@ BOOST_AUTO_TEST_CASE(compaction_waits_for_the_log_to_outweigh_the_snapshot) {
   }
   BOOST_TEST(rewritten <= 2 * state + 100 * 10);
 }
+
+BOOST_AUTO_TEST_CASE(a_purge_keeps_trailing_entries_and_what_a_snapshot_receiver_needs_next) {
+  BOOST_TEST(purge_upto(1000, 100, 0) == 900u);
+  BOOST_TEST(purge_upto(50, 100, 0) == 0u);   // fewer entries than the tail: nothing goes
+  BOOST_TEST(purge_upto(1000, 0, 0) == 1000u);
+  // A follower is receiving the snapshot through 400: it will ask for 401 next.
+  BOOST_TEST(purge_upto(1000, 100, 401) == 400u);
+  // A receiver that needs nothing the tail does not keep anyway changes nothing.
+  BOOST_TEST(purge_upto(1000, 100, 950) == 900u);
+  BOOST_TEST(purge_upto(1000, 100, 901) == 900u);
+  BOOST_TEST(purge_upto(1000, 100, 1) == 0u);
+}
