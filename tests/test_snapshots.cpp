@@ -335,27 +335,41 @@ BOOST_AUTO_TEST_CASE(a_partitioned_follower_rejoins_through_a_snapshot) {
   expect_converged(c);
 }
 
-BOOST_AUTO_TEST_CASE(a_follower_receiving_a_snapshot_goes_on_from_the_log_after_it) {
-  sim::settled_cluster s{71};
+namespace {
+
+// Leaves `s.other` behind by 100 values of 1 KiB, then reconnects it over a network with 10 ms
+// each way: the leader streams it a snapshot of about 100 KiB in 256-byte chunks, 2 KiB in
+// flight at a time, which takes about a second. Returns the index of that snapshot.
+index_t start_a_slow_snapshot_transfer(sim::settled_cluster& s) {
   auto& c = s.c;
   c.isolate(s.other);
-  // 1 KiB values: a snapshot of about 100 KiB, which the leader streams in 256-byte chunks,
-  // 2 KiB in flight at a time.
   BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 100, "big", 3s, 1024), 100u);
   auto sent = status_of(c, s.leader).snapshot_index;
   BOOST_REQUIRE_GE(sent, 75u);
+  c.set_latency(10ms);
+  c.heal();
+  return sent;
+}
+
+// 50 puts in 10 rounds of 100 ms: the leader compacts twice meanwhile.
+void keep_writing(sim::settled_cluster& s, const std::string& prefix) {
+  for (int i = 0; i < 10; ++i)
+    BOOST_CHECK_EQUAL(sim::write_keys(s.c, s.leader, 5, prefix + std::to_string(i) + "-", 100ms),
+                      5u);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_follower_receiving_a_snapshot_goes_on_from_the_log_after_it) {
+  sim::settled_cluster s{71};
+  auto& c = s.c;
   auto restores = [&c](node_id id) {
     auto& r = c.invariants().restores;
     return r.count(id) ? r.at(id) : size_t{0};
   };
   auto restored_before = restores(s.other);
-  // 10 ms each way: the transfer takes about a second, while writes go on and the leader
-  // compacts past the snapshot it is sending, twice.
-  c.set_latency(10ms);
-  c.heal();
-  for (int i = 0; i < 10; ++i)
-    BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 5, "during" + std::to_string(i) + "-", 100ms),
-                      5u);
+  auto sent = start_a_slow_snapshot_transfer(s);
+  keep_writing(s, "during");
   BOOST_CHECK_GE(status_of(c, s.leader).snapshot_index, sent + 50);
   c.run_for(3s);
   // One snapshot, then the entries after it from the leader's log: not a newer snapshot whole.
@@ -366,20 +380,12 @@ BOOST_AUTO_TEST_CASE(a_follower_receiving_a_snapshot_goes_on_from_the_log_after_
 
 BOOST_AUTO_TEST_CASE(a_follower_that_falls_silent_mid_transfer_stops_holding_the_log) {
   sim::settled_cluster s{73};
-  auto& c = s.c;
-  c.isolate(s.other);
-  BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 100, "big", 3s, 1024), 100u);
-  auto sent = status_of(c, s.leader).snapshot_index;
-  BOOST_REQUIRE_GE(sent, 75u);
-  c.set_latency(10ms);
-  c.heal();
-  c.run_for(200ms);  // the transfer is under way
-  c.crash(s.other);
-  // Writes go on: the compaction after an election timeout of silence purges past the hold.
-  for (int i = 0; i < 10; ++i)
-    BOOST_CHECK_EQUAL(sim::write_keys(c, s.leader, 5, "after" + std::to_string(i) + "-", 100ms),
-                      5u);
-  BOOST_CHECK_GT(status_of(c, s.leader).first_index, sent + 1);
+  auto sent = start_a_slow_snapshot_transfer(s);
+  s.c.run_for(200ms);  // the transfer is under way
+  s.c.crash(s.other);
+  // The compactions after an election timeout of silence purge past the hold.
+  keep_writing(s, "after");
+  BOOST_CHECK_GT(status_of(s.c, s.leader).first_index, sent + 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_snapshot_waits_until_the_log_outweighs_the_last_one) {
