@@ -2,6 +2,8 @@
 // flush message to ourselves lets everything already in the mailbox join the next batch. A
 // following proposer parks batches the leader refused without taking them, and resends them to
 // the leader it learns of once nothing else is in flight, so that they keep their order.
+// Batches wait for their answers without a CAF request timeout each: one watchdog timer,
+// armed while anything is in flight, answers those whose time is up.
 #include "actors/proposer.hpp"
 
 #include <algorithm>
@@ -21,6 +23,7 @@ namespace raft {
 namespace {
 
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
 
 struct batch {
   std::vector<caf::response_promise> callers;
@@ -47,6 +50,7 @@ struct proposer_state {
   std::optional<uint64_t> newest_taken;
   bool flush_scheduled = false;
   bool retry_scheduled = false;
+  std::optional<caf::actor_clock::time_point> watchdog_at;  // when the watchdog wakes us
 
   bool following() const { return !members.empty(); }
 
@@ -81,8 +85,8 @@ struct proposer_state {
 };
 
 // The public interface plus the messages we send ourselves.
-using proposer_impl =
-  proposal_api::extend<caf::reacts_to<flush_atom>, caf::reacts_to<retry_atom>>;
+using proposer_impl = proposal_api::extend<caf::reacts_to<flush_atom>, caf::reacts_to<retry_atom>,
+                                           caf::reacts_to<expire_atom>>;
 using self_ptr = proposer_impl::stateful_pointer<proposer_state>;
 
 void send_batch(self_ptr self);
@@ -177,14 +181,31 @@ void answer_batch(self_ptr self, uint64_t id, caf::expected<std::vector<std::str
     fill_slots(self);
 }
 
+// Wakes us at the earliest deadline of a batch in flight. A CAF request timeout per batch
+// arms a timer on CAF's clock thread, and wakes that thread, for every batch; this arms about
+// one per `timeout` under steady load.
+void arm_watchdog(self_ptr self) {
+  auto& st = self->state;
+  // Parked batches are not waiting for an answer: resend_parked checks their time.
+  std::optional<caf::actor_clock::time_point> first;
+  for (auto& kv : st.in_flight)
+    if (!kv.second.refusal && (!first || kv.second.deadline < *first))
+      first = kv.second.deadline;
+  // Deadlines grow with each new batch; only a resent batch keeps an earlier one.
+  if (!first || (st.watchdog_at && *st.watchdog_at <= *first))
+    return;
+  st.watchdog_at = first;
+  auto left = std::chrono::duration_cast<caf::timespan>(*first - self->clock().now());
+  self->delayed_send(self, std::max(left, caf::timespan{1}), expire_atom::value);
+}
+
 void send(self_ptr self, uint64_t id, std::vector<std::string> cmds) {
   auto& st = self->state;
-  auto left = st.in_flight.at(id).deadline - self->clock().now();
-  auto timeout = std::max(std::chrono::duration_cast<caf::timespan>(left), caf::timespan{1});
   st.in_flight.at(id).sent_to = st.target;
-  self->request(st.leader, timeout, propose_atom::value, std::move(cmds))
+  self->request(st.leader, caf::infinite, propose_atom::value, std::move(cmds))
     .then([self, id](std::vector<std::string>& rs) { answer_batch(self, id, std::move(rs)); },
           [self, id](caf::error& err) { answer_batch(self, id, std::move(err)); });
+  arm_watchdog(self);
 }
 
 void send_batch(self_ptr self) {
@@ -236,6 +257,22 @@ proposer_impl::behavior_type proposer(self_ptr self, std::map<node_id, node_api>
     [self](flush_atom) {
       self->state.flush_scheduled = false;
       fill_slots(self);
+    },
+    [self](expire_atom) {
+      auto& st = self->state;
+      auto now = self->clock().now();
+      if (st.watchdog_at && now < *st.watchdog_at)
+        return;  // armed before a resend moved the watchdog earlier: the current one is due later
+      st.watchdog_at.reset();
+      std::vector<uint64_t> expired;
+      for (auto& kv : st.in_flight)
+        if (!kv.second.refusal && now >= kv.second.deadline)
+          expired.push_back(kv.first);
+      // As CAF's own request timeout would: the outcome is unknown. A late answer finds its
+      // batch gone and is dropped.
+      for (auto id : expired)
+        answer_batch(self, id, caf::make_error(caf::sec::request_timeout));
+      arm_watchdog(self);
     },
     [self](retry_atom) {
       auto& st = self->state;

@@ -676,6 +676,38 @@ BOOST_FIXTURE_TEST_CASE(a_following_proposer_needs_a_member_to_ask, following_fi
   to_kill.push_back(leader3);
 }
 
+BOOST_AUTO_TEST_CASE(an_unanswered_batch_times_out_and_its_late_answer_is_dropped) {
+  to_kill.push_back(leader);
+  proposer_options opts;
+  opts.timeout = std::chrono::seconds(10);
+  auto p = spawn_proposer(sys, caf::actor_cast<node_api>(leader), opts);
+  to_kill.push_back(caf::actor_cast<caf::actor>(p));
+  caf::scoped_actor self{sys, true};
+  auto a = self->request(p, caf::infinite, propose_atom::value, std::string{"a"});
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 1u);
+  auto start = sched.clock().now();
+  BOOST_REQUIRE(sched.trigger_timeout());  // the watchdog, at the batch's deadline
+  BOOST_CHECK(sched.clock().now() - start >= opts.timeout);
+  sched.run();
+  a.receive([](std::string&) { BOOST_FAIL("answered with a result"); },
+            [](caf::error& e) { BOOST_CHECK(e == caf::sec::request_timeout); });
+  // The leader answers late: nobody gets that answer, and the next command goes out as usual.
+  caf::anon_send(leader, caf::ok_atom::value, size_t{0}, false);
+  sched.run();
+  auto b = self->request(p, caf::infinite, propose_atom::value, std::string{"b"});
+  sched.run();
+  BOOST_REQUIRE_EQUAL(held->cmds.size(), 2u);
+  caf::anon_send(leader, caf::ok_atom::value, size_t{1}, false);
+  sched.run();
+  b.receive([](std::string& r) { BOOST_CHECK_EQUAL(r, "r:b"); },
+            [](caf::error& e) { BOOST_FAIL("failed: " << to_string(e)); });
+  // With nothing in flight the watchdog wakes once more (armed for b) and then stays off.
+  BOOST_CHECK(sched.trigger_timeout());
+  sched.run();
+  BOOST_CHECK(!sched.trigger_timeout());
+}
+
 BOOST_AUTO_TEST_CASE(a_stopping_proposer_answers_every_caller) {
   auto p = spawn(1);
   caf::scoped_actor self{sys, true};
