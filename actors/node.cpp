@@ -933,7 +933,7 @@ void on_install_response(self_ptr self, const install_snapshot_response& resp) {
   if (!r)
     return;
   self->send(*r, resp);
-  if (!resp.installed)
+  if (!resp.installed && st.match[resp.from] <= resp.last.index)  // not a stale reply
     st.snapshot_holds[resp.from] = resp.last.index + 1;
   if (resp.installed && resp.last.index > st.match[resp.from]) {
     st.match[resp.from] = resp.last.index;
