@@ -123,6 +123,12 @@ struct node_state {
 
   bool is_voter() const { return config.is_voter(cfg.id); }
 
+  /// Whether a peer last heard from at `heard` still counts as in contact: the one notion that
+  /// CheckQuorum, the vote lease and the snapshot holds share.
+  bool in_contact(time_point heard, time_point now) const {
+    return now - heard < cfg.election_timeout;
+  }
+
   /// A voter may campaign; so may a node that an uncommitted configuration entry just removed.
   /// Otherwise a leader that removed itself and lost its quorum before committing the removal
   /// could hold the only up-to-date log while refusing to stand: nobody could ever win.
@@ -646,7 +652,7 @@ void on_vote_request(self_ptr self, const vote_request& req) {
   bool lease = st.cfg.check_quorum
                && (st.role == node_role::leader
                    || (st.leader != no_node
-                       && now - st.last_leader_contact < st.cfg.election_timeout));
+                       && st.in_contact(st.last_leader_contact, now)));
   auto verdict = decide_vote(st.hs, st.log.last(), req, lease);
   vote_response resp{verdict.reply_term, st.cfg.id, verdict.granted, req.pre_vote};
   if (!verdict.persist) {
@@ -791,7 +797,7 @@ void compact(self_ptr self, const snapshot_meta& meta) {
   for (auto& [id, first] : st.snapshot_holds) {
     // A follower silent for an election timeout may be gone: it gets a newer snapshot instead.
     auto heard = st.last_ack.find(id);
-    if (heard != st.last_ack.end() && now - heard->second < st.cfg.election_timeout)
+    if (heard != st.last_ack.end() && st.in_contact(heard->second, now))
       keep_from = keep_from == 0 ? first : std::min(keep_from, first);
   }
   auto upto = purge_upto(meta.last.index, st.cfg.snapshot_trailing_entries, keep_from);
@@ -983,7 +989,7 @@ void on_check_quorum(self_ptr self) {
   auto now = self->clock().now();
   std::vector<node_id> active{st.cfg.id};
   for (auto& kv : st.last_ack)
-    if (now - kv.second < st.cfg.election_timeout)
+    if (st.in_contact(kv.second, now))
       active.push_back(kv.first);
   if (!has_quorum(st.config, active)) {
     say(self, "lost contact with a quorum in term " + std::to_string(st.hs.term)
