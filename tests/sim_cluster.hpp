@@ -122,6 +122,11 @@ struct checker {
   size_t config_changes = 0;
   std::map<node_id, size_t> restores;           // snapshots restored (start-up or install)
 
+  size_t restores_of(node_id id) const {
+    auto it = restores.find(id);
+    return it == restores.end() ? 0 : it->second;
+  }
+
   // Records the first violation; the simulation driver stops at its next step. (Throwing here
   // would only kill the actor that reported the event.)
   void fail(const std::string& what) {

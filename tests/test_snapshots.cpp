@@ -328,8 +328,7 @@ BOOST_AUTO_TEST_CASE(a_partitioned_follower_rejoins_through_a_snapshot) {
   c.run_for(5s);
   auto after = status_of(c, s.other);
   BOOST_CHECK_GE(after.snapshot_index, leader_view.snapshot_index);
-  BOOST_CHECK_GE(c.invariants().restores.count(s.other) ? c.invariants().restores.at(s.other) : 0,
-                 1u);
+  BOOST_CHECK_GE(c.invariants().restores_of(s.other), 1u);
   BOOST_CHECK_EQUAL(local_get(c, s.other, "k0"), "value-0");
   BOOST_CHECK_EQUAL(local_get(c, s.other, "k149"), "value-149");
   expect_converged(c);
@@ -363,17 +362,13 @@ void keep_writing(sim::settled_cluster& s, const std::string& prefix) {
 BOOST_AUTO_TEST_CASE(a_follower_receiving_a_snapshot_goes_on_from_the_log_after_it) {
   sim::settled_cluster s{71};
   auto& c = s.c;
-  auto restores = [&c](node_id id) {
-    auto& r = c.invariants().restores;
-    return r.count(id) ? r.at(id) : size_t{0};
-  };
-  auto restored_before = restores(s.other);
+  auto restored_before = c.invariants().restores_of(s.other);
   auto sent = start_a_slow_snapshot_transfer(s);
   keep_writing(s, "during");
   BOOST_CHECK_GE(status_of(c, s.leader).snapshot_index, sent + 50);
   c.run_for(3s);
   // One snapshot, then the entries after it from the leader's log: not a newer snapshot whole.
-  BOOST_CHECK_EQUAL(restores(s.other) - restored_before, 1u);
+  BOOST_CHECK_EQUAL(c.invariants().restores_of(s.other) - restored_before, 1u);
   BOOST_CHECK_EQUAL(local_get(c, s.other, "during9-4"), "value-4");
   expect_converged(c);
 }
@@ -488,7 +483,7 @@ BOOST_AUTO_TEST_CASE(a_restart_loads_the_snapshot_then_replays_the_log_suffix) {
   auto after = status_of(c, s.other);
   BOOST_CHECK_EQUAL(after.snapshot_index, before.snapshot_index);
   BOOST_CHECK_GE(after.applied, before.last.index);
-  BOOST_CHECK_GE(c.invariants().restores.at(s.other), 1u);
+  BOOST_CHECK_GE(c.invariants().restores_of(s.other), 1u);
   BOOST_CHECK_EQUAL(local_get(c, s.other, "k59"), "value-59");
   expect_converged(c);
 }
