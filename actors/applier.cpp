@@ -35,6 +35,9 @@ struct applier_state {
   caf::actor writer;             // the snapshot writer at work, if any (monitored)
   std::optional<caf::error> stopping;  // exit requested: we wait for the writer first
   std::multimap<index_t, std::pair<caf::response_promise, std::string>> reads;
+  // apply_commands() scratch, kept for its capacity.
+  std::vector<const std::string*> commands;
+  std::vector<std::string> results;
 
   void serve_reads() {
     auto end = reads.upper_bound(applied);
@@ -81,6 +84,43 @@ struct applier_state {
 };
 
 using self_ptr = caf::stateful_actor<applier_state>*;
+
+// Runs the commands among the entries that follow `applied` without a gap through the state
+// machine, each run between two other entries in one apply_batch() call. Leaves a result per
+// such entry in st.results, empty for entries that are not commands. Fails if the state machine
+// answered a run with a different number of results.
+caf::error apply_commands(applier_state& st, const log_entries& xs) {
+  st.results.clear();
+  auto next = st.applied + 1;
+  auto e = xs.begin();
+  while (e != xs.end() && e->index < next)
+    ++e;
+  index_t run_start = next;
+  auto flush = [&st, &run_start]() -> caf::error {
+    if (st.commands.empty())
+      return caf::none;
+    auto expected = st.results.size() + st.commands.size();
+    st.sm->apply_batch(run_start, st.commands, st.results);
+    st.commands.clear();
+    if (st.results.size() != expected)
+      return make_error(errc::invalid_argument,
+                        "state machine: apply_batch did not give one result per command",
+                        run_start, expected, st.results.size());
+    return caf::none;
+  };
+  for (; e != xs.end() && e->index == next; ++e, ++next) {
+    if (e->kind == entry_kind::normal) {
+      if (st.commands.empty())
+        run_start = e->index;
+      st.commands.push_back(&e->payload.str());
+      continue;
+    }
+    if (auto err = flush())
+      return err;
+    st.results.emplace_back();
+  }
+  return flush();
+}
 
 // Writes one captured state to a snapshot file, reports to `applier` and ends. Spawned detached
 // in production, so a large state streams to disk without holding up any other actor.
@@ -159,6 +199,14 @@ caf::behavior applier(self_ptr self, caf::actor node,
       // get all its results (the node avoids this; a client must never get a partial answer).
       for (; w != ws.list.end() && w->first <= st.applied; ++w)
         w->rp.deliver(unknown("entries applied before; outcome unknown"));
+      if (auto err = apply_commands(st, xs)) {
+        // A state machine that breaks its contract leaves the results unknown.
+        for (; w != ws.list.end(); ++w)
+          w->rp.deliver(unknown("apply failed; outcome unknown"));
+        self->quit(err);
+        return;
+      }
+      size_t next_result = 0;
       std::vector<std::string> results;  // of the batch write *w, so far
       for (const auto& e : xs) {
         if (e.index <= st.applied)
@@ -172,10 +220,8 @@ caf::behavior applier(self_ptr self, caf::actor node,
                                 st.applied + 1, e.index));
           return;
         }
-        std::string result;
-        if (e.kind == entry_kind::normal) {
-          result = st.sm->apply(e.index, e.payload);
-        } else if (e.kind == entry_kind::config) {
+        auto result = std::move(st.results[next_result++]);
+        if (e.kind == entry_kind::config) {
           if (auto m = decode<membership>(e.payload))
             st.config = std::move(*m);
         }

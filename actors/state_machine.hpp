@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "messages/log_id.hpp"
 
@@ -28,6 +29,16 @@ public:
   /// Applies the committed command at `index` and returns the result for the proposer. Called
   /// exactly once per index, in index order, after any restore(). Must be deterministic.
   virtual std::string apply(index_t index, const std::string& command) = 0;
+
+  /// Applies consecutive committed commands in index order, `commands[i]` at index `first + i`,
+  /// and appends their results to `results`, exactly as apply() on each would. The apply actor
+  /// calls this for every run of commands a commit releases. Override it to overlap the
+  /// commands' work, e.g. to prefetch the memory the next ones will touch.
+  virtual void apply_batch(index_t first, const std::vector<const std::string*>& commands,
+                           std::vector<std::string>& results) {
+    for (size_t i = 0; i < commands.size(); ++i)
+      results.push_back(apply(first + i, *commands[i]));
+  }
 
   /// Answers a read-only request against the current state (linearizable when called by the
   /// apply actor after ReadIndex). Must not change the state.

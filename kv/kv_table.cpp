@@ -127,10 +127,9 @@ std::optional<std::string_view> kv_table::find(std::string_view key) const {
   return s.e->value();
 }
 
-void kv_table::put(std::string_view key, std::string_view value) {
+void kv_table::put(std::string_view key, uint64_t h, std::string_view value) {
   if ((size_ + 1) * 4 > slots_.size() * 3)
     rehash(slots_.empty() ? 16 : slots_.size() * 2);
-  auto h = hash_of(key);
   auto& s = slots_[probe(key, h)];
   if (s.e != nullptr && value.size() <= s.e->room && !shared(s.e)) {
     content_bytes_ = content_bytes_ - s.e->value_len + value.size();

@@ -359,6 +359,45 @@ caf::actor spawn_feeder(caf::actor_system& sys, caf::actor applier) {
     std::move(applier));
 }
 
+// Answers each command with "r<index>:<command>" and records every apply_batch() call as
+// (first index, commands); `results_short` makes it break the one-result-per-command contract.
+class recording_machine : public state_machine {
+public:
+  using calls = std::vector<std::pair<index_t, size_t>>;
+  recording_machine(std::shared_ptr<calls> log, bool results_short = false)
+    : log_(std::move(log)), short_(results_short) {}
+  std::string apply(index_t index, const std::string& command) override {
+    return "r" + std::to_string(index) + ":" + command;
+  }
+  void apply_batch(index_t first, const std::vector<const std::string*>& commands,
+                   std::vector<std::string>& results) override {
+    log_->emplace_back(first, commands.size());
+    if (!short_)
+      state_machine::apply_batch(first, commands, results);
+  }
+  std::string query(const std::string&) const override { return {}; }
+  std::unique_ptr<state_snapshot> snapshot() const override { return nullptr; }
+  bool restore(std::istream&) override { return true; }
+
+private:
+  std::shared_ptr<calls> log_;
+  bool short_;
+};
+
+// Stands in for the node: hands a batch to the applier with one batch write first..last waiting.
+caf::actor spawn_batch_feeder(caf::actor_system& sys, caf::actor applier) {
+  return sys.spawn(
+    [](caf::event_based_actor* self, caf::actor applier) -> caf::behavior {
+      return {[self, applier](apply_atom, log_entries& xs, index_t first, index_t last) {
+        waiting_writes ws;
+        ws.list.push_back({first, last, true, self->make_response_promise()});
+        self->send(applier, apply_atom::value, std::move(xs), std::move(ws));
+        return caf::delegated<std::vector<std::string>>();
+      }};
+    },
+    std::move(applier));
+}
+
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(applier_actor, fixture)
@@ -403,17 +442,7 @@ BOOST_AUTO_TEST_CASE(applies_in_order_exactly_once_and_answers_waiting_clients) 
 BOOST_AUTO_TEST_CASE(answers_a_batch_write_with_all_its_results_at_once) {
   auto a = spawn_applier(sys, probe, std::make_unique<kv_state_machine>(), applier_options{});
   to_kill.push_back(a);
-  // Stands in for the node: one waiting client for the entries first..last, proposed as a batch.
-  auto feeder = sys.spawn(
-    [](caf::event_based_actor* self, caf::actor applier) -> caf::behavior {
-      return {[self, applier](apply_atom, log_entries& xs, index_t first, index_t last) {
-        waiting_writes ws;
-        ws.list.push_back({first, last, true, self->make_response_promise()});
-        self->send(applier, apply_atom::value, std::move(xs), std::move(ws));
-        return caf::delegated<std::vector<std::string>>();
-      }};
-    },
-    a);
+  auto feeder = spawn_batch_feeder(sys, a);
   to_kill.push_back(feeder);
   caf::scoped_actor self{sys, true};
   auto entry = [](index_t i, kv_command c) {
@@ -444,6 +473,62 @@ BOOST_AUTO_TEST_CASE(answers_a_batch_write_with_all_its_results_at_once) {
   for (auto* w : {&w2, &w3})
     w->receive([](std::vector<std::string>&) { BOOST_FAIL("answered with results"); },
                [](caf::error& e) { BOOST_CHECK(is(e, errc::unavailable)); });
+}
+
+BOOST_AUTO_TEST_CASE(hands_each_run_of_commands_to_the_state_machine_at_once) {
+  auto calls = std::make_shared<recording_machine::calls>();
+  auto a = spawn_applier(sys, probe, std::make_unique<recording_machine>(calls), applier_options{});
+  to_kill.push_back(a);
+  auto feeder = spawn_batch_feeder(sys, a);
+  to_kill.push_back(feeder);
+  caf::scoped_actor self{sys, true};
+  auto cmd = [](index_t i) {
+    return log_entry{i, 1, entry_kind::normal, "c" + std::to_string(i)};
+  };
+  auto noop = [](index_t i) { return log_entry{i, 1, entry_kind::noop, {}}; };
+  // A no-op splits the commands into two runs; the write 5..7 gets its results in order.
+  log_entries batch{noop(1), cmd(2), cmd(3), noop(4), cmd(5), cmd(6), cmd(7)};
+  auto w1 = self->request(feeder, caf::infinite, apply_atom::value, batch, index_t{5},
+                          index_t{7});
+  sched.run();
+  w1.receive(
+    [](std::vector<std::string>& rs) {
+      BOOST_CHECK((rs == std::vector<std::string>{"r5:c5", "r6:c6", "r7:c7"}));
+    },
+    [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  // A feed overlapping what was applied hands on only the entries past it.
+  auto w2 = self->request(feeder, caf::infinite, apply_atom::value,
+                          log_entries{cmd(6), cmd(7), cmd(8), cmd(9)}, index_t{8}, index_t{9});
+  sched.run();
+  w2.receive(
+    [](std::vector<std::string>& rs) {
+      BOOST_CHECK((rs == std::vector<std::string>{"r8:c8", "r9:c9"}));
+    },
+    [](caf::error& e) { BOOST_FAIL(caf::to_string(e)); });
+  BOOST_CHECK((*calls == recording_machine::calls{{2, 2}, {5, 3}, {8, 2}}));
+  auto applied = received<applied_atom, index_t>();
+  BOOST_REQUIRE(!applied.empty());
+  BOOST_CHECK_EQUAL(applied.back().get_as<index_t>(1), 9u);
+}
+
+BOOST_AUTO_TEST_CASE(stops_when_the_state_machine_breaks_the_batch_contract) {
+  // Results that do not match the commands one to one cannot be handed to clients.
+  auto calls = std::make_shared<recording_machine::calls>();
+  auto a = spawn_applier(sys, probe, std::make_unique<recording_machine>(calls, true),
+                         applier_options{});
+  auto feeder = spawn_batch_feeder(sys, a);
+  to_kill.push_back(feeder);
+  caf::scoped_actor self{sys, true};
+  self->monitor(a);
+  auto w = self->request(feeder, caf::infinite, apply_atom::value,
+                         log_entries{log_entry{1, 1, entry_kind::normal, "c1"}}, index_t{1},
+                         index_t{1});
+  sched.run();
+  w.receive([](std::vector<std::string>&) { BOOST_FAIL("answered with results"); },
+            [](caf::error& e) { BOOST_CHECK(is(e, errc::unavailable)); });
+  self->receive([](caf::down_msg& dm) { BOOST_CHECK(is(dm.reason, errc::invalid_argument)); },
+                caf::after(std::chrono::seconds(0)) >> [] { BOOST_FAIL("the applier kept going"); });
+  BOOST_CHECK((received<applied_atom, index_t>().empty()));
 }
 
 BOOST_AUTO_TEST_CASE(stops_at_a_gap_and_tells_its_waiting_client) {
