@@ -6,6 +6,7 @@
 
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/detail/serialized_size.hpp>
 #include <caf/serializer_impl.hpp>
 #include <caf/expected.hpp>
 
@@ -15,10 +16,14 @@ namespace raft {
 
 template <class T>
 std::string encode(const T& x) {
-  // CAF's binary format, written straight into the string the payload will hold.
+  // CAF's binary format, written straight into the string the payload will hold. Sized first:
+  // growing it while writing would cost a command of a hundred bytes three allocations.
+  // The serializers' interface takes non-const references; they do not modify `x`.
+  caf::detail::serialized_size_inspector size{nullptr};
+  static_cast<void>(size(const_cast<T&>(x)));
   std::string buf;
+  buf.reserve(size.result());
   caf::serializer_impl<std::string> sink{nullptr, buf};
-  // The serializer's interface takes non-const references; it does not modify `x`.
   auto err = sink(const_cast<T&>(x));
   static_cast<void>(err);  // writing into memory cannot fail
   return buf;
