@@ -13,15 +13,19 @@ namespace raft {
 /// core and a busy one up to a third of its CPU per write (BENCHMARKS.md). We keep ten polls,
 /// skip the sleeping phase and wait right away.
 ///
-/// `max_workers` caps the worker threads (0 keeps CAF's choice: as many as cores, at least
-/// four). A message between actors on one busy worker costs no thread wake-up, and on the
+/// `max_workers` caps the worker threads; 0 means one per core. (CAF's own choice is at least
+/// four. A worker beyond the cores only sleeps more: an actor woken by a message waits in the
+/// queue of the busy worker that sent it until another worker steals it, and a sleeping one
+/// looks only every 10 ms. With three in-process nodes on two cores, four workers put the p99
+/// at 11 ms where two kept it at 5 ms; BENCHMARKS.md, session 13.)
+/// A message between actors on one busy worker costs no thread wake-up, and on the
 /// virtual machine we measure on, a wake-up costs a hypercall (BENCHMARKS.md, sessions 9 and
 /// 11). The CLI runs a node on one: its storage and snapshot writers have threads of their own,
 /// and the built-in KV store captures a snapshot as a view, not a copy, so nothing it does holds
 /// the worker for long, except restoring a large snapshot that a lagging follower installs,
 /// while it is out of the quorum anyway. An embedder whose state machine copies a large state in
 /// snapshot() should keep two, so that heartbeats go on meanwhile. A client needs one. A process
-/// hosting several nodes keeps CAF's choice.
+/// hosting several nodes is best served by one per core.
 /// Values given later (config file, command line) still win.
 void tune_scheduler(caf::actor_system_config& cfg, size_t max_workers = 0);
 
