@@ -613,21 +613,37 @@ BOOST_AUTO_TEST_CASE(commands_applied_in_a_row_do_not_leak_into_each_other) {
   BOOST_TEST(contents(sm).size() == 2u);
 }
 
-BOOST_AUTO_TEST_CASE(replicas_applying_the_same_log_agree) {
-  std::mt19937 rng{7};
+// A random log of `n` commands on `keys` keys: puts of values of 0-99 bytes, deletes, cas (some
+// expecting the key absent) and gets; with `cut`, some puts are cut short, so malformed.
+std::vector<std::string> random_log(std::mt19937& rng, int n, unsigned keys, bool cut) {
   std::vector<std::string> log;
-  for (int i = 0; i < 2000; ++i) {
-    auto key = "k" + std::to_string(rng() % 20);
-    switch (rng() % 4) {
-      case 0: log.push_back(encode(cmd(kv_op::put, key, std::to_string(i)))); break;
-      case 1: log.push_back(encode(cmd(kv_op::del, key))); break;
-      case 2:
+  for (int i = 0; i < n; ++i) {
+    auto key = "k" + std::to_string(rng() % keys);
+    switch (rng() % 6) {
+      case 0: log.push_back(encode(cmd(kv_op::del, key))); break;
+      case 1:
         log.push_back(encode(cmd(kv_op::cas, key, std::to_string(i), std::to_string(rng() % 50),
                                  rng() % 3 == 0)));
         break;
-      default: log.push_back(encode(cmd(kv_op::get, key))); break;
+      case 2: log.push_back(encode(cmd(kv_op::get, key))); break;
+      case 3:
+        if (cut && rng() % 4 == 0) {
+          auto bad = encode(cmd(kv_op::put, key, "cut"));
+          bad.resize(rng() % bad.size());
+          log.push_back(bad);
+          break;
+        }
+        [[fallthrough]];
+      default:
+        log.push_back(encode(cmd(kv_op::put, key, std::string(rng() % 100, 'a' + i % 26))));
     }
   }
+  return log;
+}
+
+BOOST_AUTO_TEST_CASE(replicas_applying_the_same_log_agree) {
+  std::mt19937 rng{7};
+  auto log = random_log(rng, 2000, 20, false);
   kv_state_machine a, b;
   for (size_t i = 0; i < log.size(); ++i)
     BOOST_REQUIRE(a.apply(i + 1, log[i]) == b.apply(i + 1, log[i]));
@@ -649,28 +665,7 @@ BOOST_AUTO_TEST_CASE(replicas_applying_the_same_log_agree) {
 // sizes (across its group of 32), with repeated keys, malformed commands and live snapshots.
 BOOST_AUTO_TEST_CASE(a_batch_applies_like_its_commands_one_at_a_time) {
   std::mt19937 rng{11};
-  std::vector<std::string> log;
-  for (int i = 0; i < 5000; ++i) {
-    auto key = "k" + std::to_string(rng() % 300);
-    switch (rng() % 6) {
-      case 0: log.push_back(encode(cmd(kv_op::del, key))); break;
-      case 1:
-        log.push_back(encode(cmd(kv_op::cas, key, std::to_string(i), std::to_string(rng() % 50),
-                                 rng() % 3 == 0)));
-        break;
-      case 2: log.push_back(encode(cmd(kv_op::get, key))); break;
-      case 3:
-        if (rng() % 4 == 0) {
-          auto bad = encode(cmd(kv_op::put, key, "cut"));
-          bad.resize(rng() % bad.size());
-          log.push_back(bad);
-          break;
-        }
-        [[fallthrough]];
-      default:
-        log.push_back(encode(cmd(kv_op::put, key, std::string(rng() % 100, 'a' + i % 26))));
-    }
-  }
+  auto log = random_log(rng, 5000, 300, true);
   kv_state_machine one, batched;
   std::vector<std::unique_ptr<state_snapshot>> captures;
   std::vector<std::string> results;
