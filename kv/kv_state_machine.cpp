@@ -130,6 +130,16 @@ std::string bad_request() {
 // enough that the prefetched lines are still in the cache when their turn comes.
 constexpr size_t group_size = 32;
 
+// A group's commands keep their strings' buffers for the next group, unless a buffer is larger
+// than this: a few huge values must not stay allocated 32 times over.
+constexpr size_t kept_buffer = 4 << 10;
+
+void trim(kv_command& cmd) {
+  for (auto* s : {&cmd.key, &cmd.value, &cmd.expected})
+    if (s->capacity() > kept_buffer)
+      std::string{}.swap(*s);
+}
+
 } // namespace
 
 std::string kv_state_machine::apply_decoded(const kv_command& cmd, uint64_t hash) {
@@ -166,8 +176,9 @@ void kv_state_machine::apply_batch(index_t, const std::vector<const std::string*
       if (group_[i].ok)
         data_.prefetch_entry(group_[i].hash);
     for (size_t i = 0; i < n; ++i) {
-      const auto& d = group_[i];
+      auto& d = group_[i];
       results.push_back(d.ok ? apply_decoded(d.cmd, d.hash) : bad_request());
+      trim(d.cmd);
     }
   }
 }

@@ -613,8 +613,9 @@ BOOST_AUTO_TEST_CASE(commands_applied_in_a_row_do_not_leak_into_each_other) {
   BOOST_TEST(contents(sm).size() == 2u);
 }
 
-// A random log of `n` commands on `keys` keys: puts of values of 0-99 bytes, deletes, cas (some
-// expecting the key absent) and gets; with `cut`, some puts are cut short, so malformed.
+// A random log of `n` commands on `keys` keys: puts (values of 0-99 bytes, one in 40 over
+// 5,000), deletes, cas (some expecting the key absent) and gets; with `cut`, some puts are cut
+// short, so malformed.
 std::vector<std::string> random_log(std::mt19937& rng, int n, unsigned keys, bool cut) {
   std::vector<std::string> log;
   for (int i = 0; i < n; ++i) {
@@ -634,8 +635,10 @@ std::vector<std::string> random_log(std::mt19937& rng, int n, unsigned keys, boo
           break;
         }
         [[fallthrough]];
-      default:
-        log.push_back(encode(cmd(kv_op::put, key, std::string(rng() % 100, 'a' + i % 26))));
+      default: {
+        auto size = rng() % 40 == 0 ? 5000 + rng() % 100 : rng() % 100;  // some above 4 KiB
+        log.push_back(encode(cmd(kv_op::put, key, std::string(size, 'a' + i % 26))));
+      }
     }
   }
   return log;
