@@ -95,23 +95,22 @@ caf::error apply_commands(applier_state& st, const log_entries& xs) {
   auto e = xs.begin();
   while (e != xs.end() && e->index < next)
     ++e;
-  index_t run_start = next;
-  auto flush = [&st, &run_start]() -> caf::error {
+  // The commands collected so far are the run that ends right before `next`.
+  auto flush = [&st, &next]() -> caf::error {
     if (st.commands.empty())
       return caf::none;
+    auto first = next - st.commands.size();
     auto expected = st.results.size() + st.commands.size();
-    st.sm->apply_batch(run_start, st.commands, st.results);
+    st.sm->apply_batch(first, st.commands, st.results);
     st.commands.clear();
     if (st.results.size() != expected)
       return make_error(errc::invalid_argument,
-                        "state machine: apply_batch did not give one result per command",
-                        run_start, expected, st.results.size());
+                        "state machine: apply_batch did not give one result per command", first,
+                        expected, st.results.size());
     return caf::none;
   };
   for (; e != xs.end() && e->index == next; ++e, ++next) {
     if (e->kind == entry_kind::normal) {
-      if (st.commands.empty())
-        run_start = e->index;
       st.commands.push_back(&e->payload.str());
       continue;
     }

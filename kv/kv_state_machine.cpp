@@ -160,7 +160,7 @@ std::string kv_state_machine::apply(index_t, const std::string& command) {
 
 void kv_state_machine::apply_batch(index_t, const std::vector<const std::string*>& commands,
                                    std::vector<std::string>& results) {
-  group_.resize(std::min(commands.size(), group_size));
+  group_.resize(group_size);  // once: shrinking it would drop the buffers it keeps
   for (size_t from = 0; from < commands.size(); from += group_size) {
     size_t n = std::min(group_size, commands.size() - from);
     // Three passes over the group: each load issued by one pass has arrived by the next.
