@@ -334,6 +334,8 @@ void fail_writes(self_ptr self, const caf::error& err) {
 waiting_writes take_writes(self_ptr self, index_t last) {
   auto& ws = self->state.writes;
   waiting_writes out;
+  auto ready = std::find_if(ws.begin(), ws.end(), [last](const auto& w) { return w.last > last; });
+  out.list.reserve(static_cast<size_t>(ready - ws.begin()));
   while (!ws.empty() && ws.front().last <= last) {
     out.list.push_back(std::move(ws.front()));
     ws.pop_front();
@@ -541,8 +543,12 @@ void flush_batch(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
   if (!st.batch.empty()) {
+    auto size = st.batch.size();
     auto shared = std::make_shared<const log_entries>(std::move(st.batch));
     st.batch.clear();
+    // Under load the next batch is about as large: growing it from nothing takes a chain of
+    // reallocations, and each one past 1 KiB makes glibc consolidate its fast bins.
+    st.batch.reserve(size);
     store_entries(self, entry_batch{shared});
     auto msg = caf::make_message(replicate_atom::value, entry_batch{shared});
     for (auto& kv : st.replicators)

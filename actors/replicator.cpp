@@ -74,22 +74,35 @@ struct replicator_state {
   }
 
   // Copies up to the batch limits from the buffer, starting at `from`.
-  log_entries collect(index_t from, size_t budget) const {
-    log_entries out;
-    size_t bytes = 0;
+  // Calls f on each buffered entry from `from` on, until f returns false.
+  template <class F>
+  void for_each_from(index_t from, F f) const {
     for (const auto& chunk : chunks) {
       if (chunk->back().index < from)
         continue;
-      for (const auto& e : *chunk) {
-        if (e.index < from)
-          continue;
-        if (!out.empty()
-            && (out.size() >= opts.max_batch_entries || bytes + entry_bytes(e) > budget))
-          return out;
-        bytes += entry_bytes(e);
-        out.push_back(e);
-      }
+      for (const auto& e : *chunk)
+        if (e.index >= from && !f(e))
+          return;
     }
+  }
+
+  log_entries collect(index_t from, size_t budget) const {
+    // Counted first: grown entry by entry, the batch would be reallocated about log2(n) times.
+    size_t count = 0;
+    size_t bytes = 0;
+    for_each_from(from, [&](const log_entry& e) {
+      if (count > 0 && (count >= opts.max_batch_entries || bytes + entry_bytes(e) > budget))
+        return false;
+      bytes += entry_bytes(e);
+      ++count;
+      return true;
+    });
+    log_entries out;
+    out.reserve(count);
+    for_each_from(from, [&](const log_entry& e) {
+      out.push_back(e);
+      return out.size() < count;
+    });
     return out;
   }
 };
