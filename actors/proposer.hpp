@@ -23,7 +23,7 @@ struct proposer_options {
   /// Batches sent and not yet answered. A command finding all of them taken waits and leaves
   /// with the next batch: the more load, the larger the batches (group commit, client side).
   /// With 1 a client waits a whole round trip between batches; a few keep the pipeline full
-  /// (on loopback, 2 to 16 measured within 10% of each other; BENCHMARKS.md).
+  /// (on loopback, 2 to 16 measured within 10% of each other; bench/HISTORY.md).
   size_t max_batches_in_flight = 4;
   size_t max_batch = 1024;  ///< commands per batch
   /// How long a batch may go unanswered, resends included. Past it, a batch in flight gets

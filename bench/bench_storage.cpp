@@ -8,7 +8,7 @@
 //           descriptor (itself a synchronous device write): 2 ordered flushes per commit.
 // sync off: 0 fdatasync/fsync/msync (MDB_NOSYNC|MDB_NOMETASYNC), UNSAFE on power failure.
 // The numbers printed by --probe come from the store's own counters; the syscall counts above
-// must be taken from strace (see BENCHMARKS.md for the exact output).
+// must be taken from strace (see bench/HISTORY.md for the exact output).
 //
 // --round-probe=N --probe-kind=K: N synced commits shaped like one cluster round at 64 writes in
 // flight (64 entries of 90 bytes; the commit index rides along; a purge every 300 commits keeps
@@ -16,7 +16,7 @@
 // file kinds are the floor of a log file of our own: the same bytes appended with pwrite and
 // made durable with one fdatasync, into a file written with zeros beforehand (file), grown by
 // each write (file-grow), or reserved with posix_fallocate (file-fallocate). Run 3 at once to
-// see a 3-node cluster's disk contention (BENCHMARKS.md, session 8).
+// see a 3-node cluster's disk contention (bench/HISTORY.md, session 8).
 #include <chrono>
 #include <cstdlib>
 #include <cstring>

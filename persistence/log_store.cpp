@@ -31,7 +31,7 @@
 // (segment_log). The metadata goes to LMDB, whose commit writes the dirty pages, calls
 // fdatasync() and then writes the new meta page through an O_DSYNC descriptor: two ordered
 // flushes, needed so that a meta page never points at pages that are not yet stable. That
-// costs 3x the time and 3-5x the CPU of a log append for a round of 64 entries (BENCHMARKS.md,
+// costs 3x the time and 3-5x the CPU of a log append for a round of 64 entries (bench/HISTORY.md,
 // session 8), which is why the entries left LMDB; metadata changes (term, vote, snapshot, log
 // base) are rare. The commit index, a restart hint, travels in each batch's log records
 // (segment_log), and LMDB gets it along with other metadata and on a clean close.

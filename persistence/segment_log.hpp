@@ -1,5 +1,6 @@
 // The Raft log's entries in append-only segment files: one contiguous write and one flush per
-// batch, where an LMDB commit writes scattered pages and flushes twice (BENCHMARKS.md, session 8).
+// batch, where an LMDB commit writes scattered pages and flushes twice (bench/HISTORY.md,
+// session 8).
 #pragma once
 
 #include <cstdint>
