@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -333,13 +334,10 @@ void fail_writes(self_ptr self, const caf::error& err) {
 // The waiting clients of entries up to `last`, to travel with those entries to the applier.
 waiting_writes take_writes(self_ptr self, index_t last) {
   auto& ws = self->state.writes;
-  waiting_writes out;
   auto ready = std::find_if(ws.begin(), ws.end(), [last](const auto& w) { return w.last > last; });
-  out.list.reserve(static_cast<size_t>(ready - ws.begin()));
-  while (!ws.empty() && ws.front().last <= last) {
-    out.list.push_back(std::move(ws.front()));
-    ws.pop_front();
-  }
+  waiting_writes out;
+  out.list.assign(std::make_move_iterator(ws.begin()), std::make_move_iterator(ready));
+  ws.erase(ws.begin(), ready);
   return out;
 }
 

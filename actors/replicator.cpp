@@ -73,7 +73,6 @@ struct replicator_state {
     }
   }
 
-  // Copies up to the batch limits from the buffer, starting at `from`.
   // Calls f on each buffered entry from `from` on, until f returns false.
   template <class F>
   void for_each_from(index_t from, F f) const {
@@ -86,6 +85,7 @@ struct replicator_state {
     }
   }
 
+  // Copies up to the batch limits from the buffer, starting at `from`.
   log_entries collect(index_t from, size_t budget) const {
     // Counted first: grown entry by entry, the batch would be reallocated about log2(n) times.
     size_t count = 0;
