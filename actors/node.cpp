@@ -1332,7 +1332,7 @@ caf::expected<node_api> spawn_node(caf::actor_system& sys, node_config cfg,
   so.bootstrap = cfg.bootstrap;
   so.sync = cfg.sync;
   so.power_cut = cfg.power_cut;
-  auto store = spawn_persistence(sys, so, cfg.detached);
+  auto store = spawn_persistence(sys, so, cfg.detached && cfg.sync);
   if (!store)
     return std::move(store.error());
   auto holder = std::make_shared<std::unique_ptr<state_machine>>(std::move(sm));
