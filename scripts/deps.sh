@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages caf-raft needs (sudo only when not root); no-op when present.
 set -euo pipefail
-pkgs=(g++ cmake make pkg-config libcaf-dev libssl-dev liblmdb-dev libboost-test-dev libfmt-dev)
+pkgs=(g++ cmake make pkg-config libcaf-dev libssl-dev liblmdb-dev libboost-test-dev libfmt-dev
+      libjemalloc-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
