@@ -112,13 +112,6 @@ kv_result kv_state_machine::execute(const kv_command& cmd) {
 
 namespace {
 
-// Decoding into the same command each time reuses its strings' buffers, and the table
-// overwrites a value in place: a put allocates nothing unless it adds a key.
-bool decode_into(const std::string& command, kv_command& cmd) {
-  caf::binary_deserializer source{nullptr, command.data(), command.size()};
-  return !source(cmd);
-}
-
 // A malformed command is still a committed entry: it must apply identically everywhere.
 std::string bad_request() {
   kv_result r;
@@ -164,6 +157,8 @@ void kv_state_machine::apply_batch(index_t, const std::vector<const std::string*
   for (size_t from = 0; from < commands.size(); from += group_size) {
     size_t n = std::min(group_size, commands.size() - from);
     // Three passes over the group: each load issued by one pass has arrived by the next.
+    // Decoding into the group's commands reuses their strings' buffers, and the table
+    // overwrites a value in place: a put allocates nothing unless it adds a key.
     for (size_t i = 0; i < n; ++i) {
       auto& d = group_[i];
       d.ok = decode_into(*commands[from + i], d.cmd);
