@@ -48,9 +48,9 @@ struct node_config {
   bool sync = true;            // false is UNSAFE: acknowledged writes may be lost on power failure
   /// Storage on a thread of its own while it syncs, so that an fsync never holds up a scheduler
   /// worker. Without syncs (sync=false) it runs on the workers anyway: nothing there blocks for
-  /// long, and handing each batch to another thread cost a context switch on both sides, a
-  /// quarter of the in-process throughput (bench/HISTORY.md, session 15). Tests set false to
-  /// keep everything on their deterministic scheduler.
+  /// long, and handing each batch to another thread cost a context switch on both sides
+  /// (in-process: 1.14x the throughput at 0.79x the CPU without it; bench/HISTORY.md, session
+  /// 15). Tests set false to keep everything on their deterministic scheduler.
   bool detached = true;
   std::shared_ptr<std::atomic<bool>> power_cut;  // simulations only: see storage_options
   caf::timespan heartbeat_interval = std::chrono::milliseconds(50);
