@@ -1100,7 +1100,7 @@ caf::behavior node(self_ptr self, node_config cfg, persistence_actor store,
       if (h)
         self->send_exit(h, msg.reason);
     self->send_exit(st.store, msg.reason);
-    // The data dir stays locked until the storage actor (on its own thread) has closed its store,
+    // The data dir stays locked until the storage actor has closed its store,
     // and the apply actor waits for a snapshot writer still busy in it. Ending only after both
     // means that whoever sees this node go down can reopen or remove the directory at once,
     // e.g. to restart the node in the same process. Meanwhile every request is refused.

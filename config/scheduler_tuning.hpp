@@ -20,9 +20,10 @@ namespace raft {
 /// at 11 ms where two kept it at 5 ms; bench/HISTORY.md, session 13.)
 /// A message between actors on one busy worker costs no thread wake-up, and on the
 /// virtual machine we measure on, a wake-up costs a hypercall (bench/HISTORY.md, sessions 9 and
-/// 11). The CLI runs a node on one: its storage and snapshot writers have threads of their own,
-/// and the built-in KV store captures a snapshot as a view, not a copy, so nothing it does holds
-/// the worker for long, except restoring a large snapshot that a lagging follower installs,
+/// 11). The CLI runs a node on one: its snapshot writers, and its storage while it syncs, have
+/// threads of their own (unsynced storage never blocks for long), and the built-in KV store
+/// captures a snapshot as a view, not a copy, so nothing it does holds the worker for long,
+/// except restoring a large snapshot that a lagging follower installs,
 /// while it is out of the quorum anyway. An embedder whose state machine copies a large state in
 /// snapshot() should keep two, so that heartbeats go on meanwhile. A client needs one. A process
 /// hosting several nodes is best served by one per core.

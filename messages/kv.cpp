@@ -14,13 +14,6 @@ void put_length(std::string& out, uint32_t n) {
   out.push_back(static_cast<char>(n));
 }
 
-size_t length_bytes(size_t n) {
-  size_t k = 1;
-  for (; n > 0x7f; n >>= 7)
-    ++k;
-  return k;
-}
-
 void put_string(std::string& out, const std::string& s) {
   put_length(out, static_cast<uint32_t>(s.size()));
   out.append(s);
@@ -62,8 +55,8 @@ private:
 
 std::string encode(const kv_command& x) {
   std::string out;
-  out.reserve(2 + length_bytes(x.key.size()) + x.key.size() + length_bytes(x.value.size())
-              + x.value.size() + length_bytes(x.expected.size()) + x.expected.size());
+  // Two bytes, three lengths of at most 5 bytes each, three strings.
+  out.reserve(2 + 3 * 5 + x.key.size() + x.value.size() + x.expected.size());
   out.push_back(static_cast<char>(x.op));
   put_string(out, x.key);
   put_string(out, x.value);
